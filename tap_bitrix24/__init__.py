@@ -1,0 +1,1 @@
+"""Singer tap for Bitrix24 CRM activities."""

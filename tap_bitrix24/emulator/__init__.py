@@ -1,0 +1,1 @@
+"""A local Bitrix24 REST portal: the test bed and the demo portal."""
