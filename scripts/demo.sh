@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# The demo: extract Bitrix24 CRM activities with Meltano, from a local Bitrix24 emulator, to JSONL.
+#
+#   ./scripts/demo.sh
+#
+# On a fresh machine (Python >= 3.10, PyPI reachable) it creates .venv (the tap, editable) and
+# .meltano-venv (Meltano), runs `meltano install`, starts the emulator with DEMO_ACTIVITIES activities
+# on port 8024 (or a free port), then
+#   1. a full extraction:        meltano run --full-refresh tap-bitrix24 target-jsonl
+#   2. changes in the "portal":  POST /_emulator/mutate (updates + inserts)
+#   3. an incremental run:       meltano run tap-bitrix24 target-jsonl  (state from run 1)
+# and prints where the output is, how many records each run wrote and how long it took.
+# The emulator is stopped on exit. Safe to run again: outputs are rewritten, the demo's state
+# (state ID dev:tap-bitrix24-to-target-jsonl:demo) is reset by run 1.
+#
+# Knobs: DEMO_ACTIVITIES (20000), DEMO_SEED (24), DEMO_PORT (8024), DEMO_UPDATES (300),
+#        DEMO_INSERTS (200), DEMO_INCREMENTAL (1; 0 skips steps 2-3), PYTHON, MELTANO_VERSION.
+set -euo pipefail
+
+# shellcheck source=scripts/_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
+
+ACTIVITIES="${DEMO_ACTIVITIES:-20000}"
+SEED="${DEMO_SEED:-24}"
+UPDATES="${DEMO_UPDATES:-300}"
+INSERTS="${DEMO_INSERTS:-200}"
+SECRET="demo-secret"
+STATE_SUFFIX="demo"
+STATE_ID="dev:tap-bitrix24-to-target-jsonl:$STATE_SUFFIX"
+OUT_DIR="$REPO_ROOT/output"
+FULL_FILE="$OUT_DIR/activities.jsonl"
+CHANGES_FILE="$OUT_DIR/activities-changes.jsonl"
+
+cd "$REPO_ROOT"
+started=$(date +%s)
+
+check_python
+ensure_project_venv
+ensure_meltano
+meltano_install
+
+# --- the emulator --------------------------------------------------------------------------
+mkdir -p "$OUT_DIR"
+EMU_LOG="$OUT_DIR/emulator.log"
+EMU_PID=""
+TICKER_PID=""
+cleanup() {
+    local rc=$?
+    [[ -n "$TICKER_PID" ]] && kill "$TICKER_PID" 2>/dev/null || true
+    if [[ -n "$EMU_PID" ]] && kill -0 "$EMU_PID" 2>/dev/null; then
+        log "Stopping the emulator (pid $EMU_PID)"
+        kill -TERM "$EMU_PID" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$EMU_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$EMU_PID" 2>/dev/null || true
+        wait "$EMU_PID" 2>/dev/null || true
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+PORT="$(free_port "${DEMO_PORT:-8024}")"
+log "Starting the Bitrix24 emulator: $ACTIVITIES activities, seed $SEED, port $PORT"
+"$VENV_DIR/bin/python" -u -m tap_bitrix24.emulator --host 127.0.0.1 --port "$PORT" \
+    --activities "$ACTIVITIES" --seed "$SEED" --webhook-secret "$SECRET" >"$EMU_LOG" 2>&1 &
+EMU_PID=$!
+WEBHOOK_URL=""
+for _ in $(seq 600); do
+    WEBHOOK_URL="$(sed -n 's/.*webhook: \(http[^ ]*\).*/\1/p' "$EMU_LOG" | head -n1)"
+    [[ -n "$WEBHOOK_URL" ]] && break
+    kill -0 "$EMU_PID" 2>/dev/null || { cat "$EMU_LOG" >&2; die "the emulator exited"; }
+    sleep 0.1
+done
+[[ -n "$WEBHOOK_URL" ]] || { cat "$EMU_LOG" >&2; die "the emulator did not start within 60 s"; }
+head -n1 "$EMU_LOG" >&2
+BASE_URL="${WEBHOOK_URL%%/rest/*}"
+# Environment variables beat meltano.yml and .env: this run talks to the emulator, whatever
+# portal the project is otherwise configured for.
+export TAP_BITRIX24_WEBHOOK_URL="$WEBHOOK_URL"
+export TARGET_JSONL_DESTINATION_PATH="$OUT_DIR"
+export TARGET_JSONL_DO_TIMESTAMP_FILE=false
+
+# ticker FILE: print the number of lines in FILE every few seconds (target-jsonl appends live).
+ticker() {
+    local last=-1 n
+    while sleep 5; do
+        n=$( (wc -l <"$1") 2>/dev/null || echo 0)
+        if [[ "$n" != "$last" ]]; then
+            printf '    ... %s records written to %s\n' "$n" "${1#"$REPO_ROOT"/}" >&2
+            last=$n
+        fi
+    done
+}
+
+# run_pipeline FILE [meltano run args...]: meltano run, with a progress ticker on FILE.
+run_pipeline() {
+    local file=$1; shift
+    rm -f "$file"
+    ticker "$file" & TICKER_PID=$!
+    local rc=0
+    "$MELTANO" --log-level="${DEMO_LOG_LEVEL:-warning}" run --state-id-suffix "$STATE_SUFFIX" \
+        "$@" tap-bitrix24 target-jsonl || rc=$?
+    kill "$TICKER_PID" 2>/dev/null || true
+    wait "$TICKER_PID" 2>/dev/null || true
+    TICKER_PID=""
+    [[ $rc -eq 0 ]] || die "meltano run failed (exit $rc); rerun with DEMO_LOG_LEVEL=info for details"
+    touch "$file"
+}
+
+count() { wc -l <"$1" | tr -d ' '; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# secs_since MS: seconds elapsed since MS (from now_ms), one decimal.
+secs_since() { local d=$(( $(now_ms) - $1 )); printf '%d.%d' $((d / 1000)) $(((d % 1000) / 100)); }
+
+# --- 1. full extraction ----------------------------------------------------------------------
+log "Run 1: meltano run --full-refresh tap-bitrix24 target-jsonl"
+t0=$(now_ms)
+run_pipeline "$FULL_FILE" --full-refresh
+full_s=$(secs_since "$t0")
+full_n=$(count "$FULL_FILE")
+
+# --- 2-3. changes, then an incremental run ---------------------------------------------------
+if [[ "${DEMO_INCREMENTAL:-1}" != "0" ]]; then
+    log "Changing the portal: $UPDATES updates, $INSERTS inserts (POST /_emulator/mutate)"
+    "$VENV_DIR/bin/python" - "$BASE_URL" "$UPDATES" "$INSERTS" <<'PY'
+import json, sys, urllib.request
+base, upd, ins = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+req = urllib.request.Request(
+    base + "/_emulator/mutate",
+    data=json.dumps({"update": upd, "insert": ins, "delete": 0}).encode(),
+    headers={"Content-Type": "application/json"},
+)
+with urllib.request.urlopen(req, timeout=30) as r:
+    out = json.load(r)
+print(f"    updated {len(out.get('updated', []))}, inserted {len(out.get('inserted', []))}",
+      file=sys.stderr)
+PY
+    log "Run 2: meltano run tap-bitrix24 target-jsonl (incremental, from the saved state)"
+    t2=$(now_ms)
+    run_pipeline "$CHANGES_FILE"
+    inc_s=$(secs_since "$t2")
+    inc_n=$(count "$CHANGES_FILE")
+fi
+
+state="$("$MELTANO" --log-level=error state get "$STATE_ID" 2>/dev/null || true)"
+total_s=$(( $(date +%s) - started ))
+
+# --- summary ---------------------------------------------------------------------------------
+echo
+echo "Bitrix24 -> Meltano -> JSONL demo done in ${total_s}s (setup included)."
+echo "  portal:    $BASE_URL (emulator, $ACTIVITIES activities, seed $SEED; log: ${EMU_LOG#"$REPO_ROOT"/})"
+echo "  run 1 (full):        $full_n records in ${full_s}s -> ${FULL_FILE#"$REPO_ROOT"/}"
+if [[ "${DEMO_INCREMENTAL:-1}" != "0" ]]; then
+    echo "  run 2 (incremental): $inc_n records in ${inc_s}s -> ${CHANGES_FILE#"$REPO_ROOT"/}" \
+         "($UPDATES updated + $INSERTS inserted in the portal)"
+fi
+echo "  state:     $MELTANO state get $STATE_ID"
+[[ -n "$state" ]] && echo "$state" | sed 's/^/             /'
+echo "  look:      head -n1 ${FULL_FILE#"$REPO_ROOT"/} | python3 -m json.tool"
