@@ -1,0 +1,145 @@
+"""Client-side pacing that mirrors the portal's two limits.
+
+* :class:`LeakyBucket` mirrors the request-rate bucket (+1 per HTTP request, drains
+  ``rate``/s, refuses above ``burst``), so the tap waits instead of collecting 503s.
+* :class:`OperatingBudget` follows the per-method ``operating`` seconds the portal reports in
+  every ``time`` block and holds calls back before the portal would answer 429.
+Both are thread-safe: parallel walks share one instance of each.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class WaitStats:
+    """How long the client has waited because of the limits (reported in progress logs)."""
+
+    rate_waits: int = 0
+    rate_seconds: float = 0.0
+    operating_waits: int = 0
+    operating_seconds: float = 0.0
+
+
+class LeakyBucket:
+    """Client-side copy of the portal's leaky bucket."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        stats: WaitStats | None = None,
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
+        self.rate = float(rate)
+        self.burst = int(burst)
+        self._clock = clock
+        self._sleep = sleep
+        self._level = 0.0
+        self._updated = clock()
+        self._lock = threading.Lock()
+        self.stats = stats or WaitStats()
+
+    def _drain(self, now: float) -> None:
+        self._level = max(0.0, self._level - (now - self._updated) * self.rate)
+        self._updated = now
+
+    def acquire(self) -> float:
+        """Take one slot, sleeping until the bucket has room; return the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            self._drain(now)
+            # Reserve the slot now; concurrent callers queue behind it in order.
+            wait = max(0.0, (self._level + 1.0 - self.burst) / self.rate)
+            self._level += 1.0
+            if wait > 0:
+                self.stats.rate_waits += 1
+                self.stats.rate_seconds += wait
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def mark_full(self) -> None:
+        """The portal answered QUERY_LIMIT_EXCEEDED: its bucket is full, so is ours."""
+        with self._lock:
+            self._drain(self._clock())
+            self._level = max(self._level, float(self.burst))
+
+
+@dataclass
+class _MethodUse:
+    operating: float = 0.0
+    reset_at: float | None = None  # unix time
+
+
+@dataclass
+class OperatingBudget:
+    """Per-method operating-time budget, fed by the ``time`` blocks of successful calls.
+
+    ``limit`` is the portal's budget per 10 minutes (420 s by default in Bitrix24's code, 480 s
+    in its docs); the client keeps ``reserve`` seconds free for the calls already in flight.
+    """
+
+    limit: float = 420.0
+    reserve: float = 30.0
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    stats: WaitStats = field(default_factory=WaitStats)
+    _methods: dict[str, _MethodUse] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def observe(self, method: str, time_block: dict | None) -> None:
+        """Record the ``operating``/``operating_reset_at`` figures of one successful call."""
+        if not isinstance(time_block, dict):
+            return
+        operating = time_block.get("operating")
+        reset_at = time_block.get("operating_reset_at")
+        with self._lock:
+            use = self._methods.setdefault(method, _MethodUse())
+            if isinstance(operating, (int, float)):
+                use.operating = float(operating)
+            if isinstance(reset_at, (int, float)):
+                use.reset_at = float(reset_at)
+
+    def blocked(self, method: str, *, retry_at: float | None = None) -> None:
+        """The portal answered OPERATION_TIME_LIMIT for ``method``: it is spent until reset."""
+        with self._lock:
+            use = self._methods.setdefault(method, _MethodUse())
+            use.operating = max(use.operating, self.limit)
+            if retry_at:
+                use.reset_at = retry_at
+
+    def wait_time(self, method: str) -> float:
+        """Seconds to hold a call of ``method`` back (0 when the budget has room)."""
+        with self._lock:
+            use = self._methods.get(method)
+            if use is None or use.operating < self.limit - self.reserve:
+                return 0.0
+            now = self.clock()
+            if use.reset_at is None or use.reset_at <= now:
+                # The window has moved on (or we never learnt when): try again.
+                use.operating = 0.0
+                return 0.0
+            return use.reset_at - now + 0.5
+
+    def wait(self, method: str) -> float:
+        """Sleep until ``method`` has budget again; return the seconds waited."""
+        delay = self.wait_time(method)
+        if delay > 0:
+            with self._lock:
+                self.stats.operating_waits += 1
+                self.stats.operating_seconds += delay
+            self.sleep(delay)
+            with self._lock:
+                use = self._methods.get(method)
+                if use is not None and use.reset_at is not None and use.reset_at <= self.clock():
+                    use.operating = 0.0
+        return delay

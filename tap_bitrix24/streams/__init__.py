@@ -1,0 +1,1 @@
+"""Singer streams and their schema mapping."""

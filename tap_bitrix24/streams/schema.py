@@ -1,0 +1,239 @@
+"""From ``crm.activity.fields`` to a JSON schema, and from Bitrix24's strings to typed values.
+
+Bitrix24 returns every scalar as a string, empty datetimes as ``""`` and empty objects as
+``[]``. :func:`build_schema` gives each field a real type and :class:`RecordConverter` turns a
+raw row into a record that matches it, with one precompiled converter per field so the hot path
+stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from tap_bitrix24.client.redact import strip_auth_param
+
+logger = logging.getLogger("tap-bitrix24")
+
+#: Fields listed by ``crm.activity.fields`` that ``crm.activity.list`` never returns.
+FILTER_ONLY = frozenset({"BINDINGS"})
+#: Fields returned only when named in ``select`` (``*`` does not include them).
+EXPLICIT_SELECT = frozenset({"COMMUNICATIONS", "FILES", "WEBDAV_ELEMENTS", "IS_INCOMING_CHANNEL"})
+
+_INTEGER_TYPES = {"integer", "user"}
+
+COMMUNICATION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "ID": {"type": ["integer", "null"]},
+        "TYPE": {"type": ["string", "null"]},
+        "VALUE": {"type": ["string", "null"]},
+        "ENTITY_ID": {"type": ["integer", "null"]},
+        "ENTITY_TYPE_ID": {"type": ["integer", "null"]},
+        "ENTITY_SETTINGS": {"type": ["object", "null"], "additionalProperties": True},
+    },
+}
+
+FILE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"id": {"type": ["integer", "null"]}, "url": {"type": ["string", "null"]}},
+}
+
+
+def property_schema(name: str, info: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema of one field, or ``None`` for filter-only fields."""
+    if name in FILTER_ONLY:
+        return None
+    bitrix_type = str(info.get("type", ""))
+    title = info.get("title")
+    schema: dict[str, Any]
+    if bitrix_type in _INTEGER_TYPES or bitrix_type.startswith("crm_enum_"):
+        schema = {"type": ["integer", "null"]}
+    elif bitrix_type == "double":
+        schema = {"type": ["number", "null"]}
+    elif bitrix_type in ("datetime", "date"):
+        schema = {
+            "type": ["string", "null"],
+            "format": "date-time" if bitrix_type == "datetime" else "date",
+        }
+    elif bitrix_type == "char":
+        schema = {"type": ["boolean", "null"]}
+    elif bitrix_type == "object":
+        schema = {"type": ["object", "null"], "additionalProperties": True}
+    elif bitrix_type == "crm_activity_communication":
+        schema = {"type": ["array", "null"], "items": COMMUNICATION_SCHEMA}
+    elif bitrix_type == "diskfile":
+        schema = {"type": ["array", "null"], "items": FILE_SCHEMA}
+    elif bitrix_type == "string":
+        schema = {"type": ["string", "null"]}
+    else:
+        logger.warning(
+            "Field %s has the unknown Bitrix24 type %r; it is extracted as a string",
+            name,
+            bitrix_type,
+        )
+        schema = {"type": ["string", "null"]}
+    if name == "ID":
+        schema["type"] = ["integer"]
+    if title and title != name:
+        schema["description"] = str(title)
+    return schema
+
+
+def build_schema(fields: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The stream schema: one property per field of ``crm.activity.fields``."""
+    properties: dict[str, Any] = {}
+    for name, info in fields.items():
+        prop = property_schema(name, info if isinstance(info, Mapping) else {})
+        if prop is not None:
+            properties[name] = prop
+    return {"type": "object", "properties": properties, "required": ["ID"]}
+
+
+# -- value converters -------------------------------------------------------------------------
+
+
+def to_int(value: Any) -> int | None:
+    """``"20"`` -> 20; ``""``/null -> None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        try:
+            return int(float(value))
+        except (TypeError, ValueError):
+            return None
+
+
+def to_float(value: Any) -> float | None:
+    """``"12.5000"`` -> 12.5; ``""``/null -> None."""
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def to_datetime(value: Any) -> str | None:
+    """Portal-time ISO string -> the same instant in UTC (``…+00:00``); ``""`` -> None.
+
+    One fixed format keeps bookmarks comparable as strings. Year-9999 "no deadline" values
+    that would overflow in UTC are kept as Bitrix24 wrote them.
+    """
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.isoformat() + "+00:00"
+    try:
+        return parsed.astimezone(timezone.utc).isoformat()
+    except OverflowError:
+        return value
+
+
+def to_bool(value: Any) -> bool | None:
+    """``"Y"``/``"N"`` -> True/False."""
+    if value == "Y":
+        return True
+    if value == "N":
+        return False
+    if isinstance(value, bool):
+        return value
+    return None
+
+
+def to_object(value: Any) -> dict[str, Any] | None:
+    """Bitrix24's ``[]`` for an empty object -> ``{}``; objects pass through."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, list) and not value:
+        return {}
+    if isinstance(value, list):
+        return {str(i): item for i, item in enumerate(value)}
+    return None
+
+
+def to_string(value: Any) -> str | None:
+    """Strings pass; anything else (an unknown type's structure) becomes JSON text."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def to_communications(value: Any) -> list[dict[str, Any]] | None:
+    """Type each COMMUNICATIONS item."""
+    if not isinstance(value, list):
+        return None
+    return [
+        {
+            "ID": to_int(item.get("ID")),
+            "TYPE": to_string(item.get("TYPE")),
+            "VALUE": to_string(item.get("VALUE")),
+            "ENTITY_ID": to_int(item.get("ENTITY_ID")),
+            "ENTITY_TYPE_ID": to_int(item.get("ENTITY_TYPE_ID")),
+            "ENTITY_SETTINGS": to_object(item.get("ENTITY_SETTINGS")) or {},
+        }
+        for item in value
+        if isinstance(item, dict)
+    ]
+
+
+def to_files(value: Any) -> list[dict[str, Any]] | None:
+    """``[{id, url}]`` with the caller's credential removed from each URL."""
+    if not isinstance(value, list):
+        return None
+    files = []
+    for item in value:
+        if isinstance(item, dict):
+            url = item.get("url")
+            files.append(
+                {
+                    "id": to_int(item.get("id")),
+                    "url": strip_auth_param(url) if isinstance(url, str) else None,
+                }
+            )
+    return files
+
+
+def converter_for(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
+    """The converter that produces values matching one property schema."""
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    if "integer" in types:
+        return to_int
+    if "number" in types:
+        return to_float
+    if "boolean" in types:
+        return to_bool
+    if "object" in types:
+        return to_object
+    if "array" in types:
+        items = schema.get("items", {}).get("properties", {})
+        return to_files if "url" in items else to_communications
+    if schema.get("format") in ("date-time", "date"):
+        return to_datetime
+    return to_string
+
+
+class RecordConverter:
+    """Converts raw rows to records of one schema (fields absent from the row stay absent)."""
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        self._converters = {
+            name: converter_for(prop) for name, prop in schema.get("properties", {}).items()
+        }
+
+    def __call__(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Convert one row; keys the schema does not know are dropped."""
+        converters = self._converters
+        return {key: converters[key](value) for key, value in row.items() if key in converters}

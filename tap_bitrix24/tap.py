@@ -1,0 +1,141 @@
+"""The tap: settings, the shared Bitrix24 client, stream discovery and a clean CLI.
+
+Errors the user must act on (:class:`~tap_bitrix24.errors.TapError`) end the run with one line
+on stderr and a non-zero exit instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from functools import cached_property
+from typing import Any
+
+import click
+import requests
+from requests.adapters import HTTPAdapter
+from singer_sdk import Tap
+from singer_sdk.exceptions import ConfigValidationError
+
+from tap_bitrix24.client.auth import OAuthAuth, TokenStore, WebhookAuth
+from tap_bitrix24.client.redact import install_log_redaction, redact
+from tap_bitrix24.client.transport import Bitrix24Client, RetryPolicy
+from tap_bitrix24.errors import TapError
+from tap_bitrix24.settings import CONFIG_SCHEMA, Settings, parse_settings
+from tap_bitrix24.streams.activities import ActivitiesStream
+from tap_bitrix24.streams.filters import validate_filter
+from tap_bitrix24.streams.schema import build_schema
+
+
+class TapBitrix24(Tap):
+    """Singer tap for Bitrix24 CRM activities."""
+
+    name = "tap-bitrix24"
+    package_name = "tap-bitrix24"
+    config_jsonschema = CONFIG_SCHEMA
+
+    @cached_property
+    def settings(self) -> Settings:
+        """Validated settings (raises ConfigError naming the bad setting)."""
+        return parse_settings(dict(self.config))
+
+    @cached_property
+    def client(self) -> Bitrix24Client:
+        """One client for every stream: one bucket, one budget, one token."""
+        install_log_redaction()
+        settings = self.settings
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_maxsize=max(10, settings.max_parallel_requests * 2))
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.headers["User-Agent"] = "tap-bitrix24"
+        auth: WebhookAuth | OAuthAuth
+        if settings.auth_method == "webhook":
+            auth = WebhookAuth(
+                settings.rest_base, settings.webhook_user_id, settings.webhook_secret
+            )
+        else:
+            portal = settings.rest_base.removesuffix("rest/").rstrip("/")
+            path = settings.token_store_path or TokenStore.default_path(portal, settings.client_id)
+            auth = OAuthAuth(
+                rest_base=settings.rest_base,
+                client_id=settings.client_id,
+                client_secret=settings.client_secret,
+                refresh_token=settings.refresh_token,
+                access_token=settings.access_token,
+                token_url=settings.oauth_token_url,
+                store=TokenStore(path, settings.refresh_token),
+                session=session,
+                timeout=settings.request_timeout,
+            )
+        return Bitrix24Client(
+            rest_base=settings.rest_base,
+            auth=auth,
+            session=session,
+            requests_per_second=settings.requests_per_second,
+            burst=settings.burst,
+            operating_limit=settings.operating_limit,
+            timeout=settings.request_timeout,
+            retry=RetryPolicy(
+                max_tries=settings.max_retries, base_seconds=settings.retry_backoff_seconds
+            ),
+        )
+
+    @cached_property
+    def activity_fields(self) -> dict[str, dict[str, Any]]:
+        """``crm.activity.fields`` of this portal (the schema and filter checks use it)."""
+        fields = self.client.call("crm.activity.fields").get("result")
+        if not isinstance(fields, dict) or "ID" not in fields:
+            raise TapError(
+                f"crm.activity.fields on {self.client.host} returned no field list; check that "
+                "the webhook or app has the crm scope"
+            )
+        return fields
+
+    @cached_property
+    def checked_filter(self) -> dict[str, Any]:
+        """The user's filter, after every key was checked against the portal's fields."""
+        if not self.settings.filter:
+            return {}
+        return validate_filter(self.settings.filter, self.activity_fields)
+
+    def portal_now(self) -> datetime:
+        """The portal's clock (``server.time``), in UTC."""
+        body = self.client.call("server.time")
+        try:
+            return datetime.fromisoformat(str(body["result"])).astimezone(timezone.utc)
+        except (KeyError, ValueError):
+            return datetime.now(timezone.utc)
+
+    def discover_streams(self) -> list[ActivitiesStream]:
+        """The ``activities`` stream with a schema built from the portal's fields."""
+        self.settings  # noqa: B018 - fail early on a bad setting
+        self.checked_filter  # noqa: B018 - and on a bad filter, before any data moves
+        return [ActivitiesStream(self, build_schema(self.activity_fields))]
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command, with user-facing errors printed as one line."""
+        command = super().get_singer_command()
+        command.__class__ = _CleanErrorsCommand
+        return command
+
+
+class _CleanErrorsCommand(click.Command):
+    """Prints :class:`TapError` messages on one line instead of a traceback."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command; user-facing errors exit non-zero with one clear line."""
+        try:
+            return super().main(*args, **kwargs)
+        except TapError as exc:
+            click.echo(f"tap-bitrix24: error: {redact(str(exc))}", err=True)
+            sys.exit(exc.exit_code)
+        except ConfigValidationError as exc:
+            problems = "; ".join(redact(str(e)) for e in exc.errors) or redact(str(exc))
+            click.echo(f"tap-bitrix24: error: invalid settings: {problems}", err=True)
+            sys.exit(2)
+
+
+if __name__ == "__main__":
+    TapBitrix24.cli()

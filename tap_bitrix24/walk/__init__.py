@@ -1,0 +1,1 @@
+"""Walking a Bitrix24 list: keyset chains over ID ranges, and the offset paginator."""
