@@ -1,0 +1,187 @@
+"""meltano.yml agrees with the plugins: setting names, secrets, kinds, capabilities.
+
+The tap's `config_jsonschema` (what `tap-bitrix24 --about` prints) is the truth; meltano.yml must
+declare exactly its settings, mark exactly its secrets sensitive, and use a matching kind.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .conftest import REPO, Meltano
+
+SECRET_MARKER = "e2e-not-a-real-secret-6b1d"
+# Settings the SDK adds for its capabilities; Meltano adds them itself from `capabilities`.
+SDK_BUILTIN_SETTINGS = {
+    "stream_maps",
+    "stream_map_config",
+    "faker_config",
+    "flattening_enabled",
+    "flattening_max_depth",
+    "flattening_max_key_length",
+    "flattening_separator",
+    "batch_config",
+}
+
+
+def _meltano_yml() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "meltano.yml").read_text(encoding="utf-8"))
+
+
+def _plugin(kind: str, name: str) -> dict[str, Any]:
+    plugins = _meltano_yml()["plugins"][kind]
+    return next(p for p in plugins if p["name"] == name)
+
+
+def _settings(kind: str, name: str) -> dict[str, dict[str, Any]]:
+    return {s["name"]: s for s in _plugin(kind, name).get("settings", [])}
+
+
+def _is_sensitive(setting: dict[str, Any]) -> bool:
+    return bool(setting.get("sensitive")) or setting.get("kind") in {"password", "oauth"}
+
+
+def _expected_kind(prop: dict[str, Any]) -> set[str]:
+    """Meltano kinds acceptable for a JSON schema property."""
+    types = prop.get("type", [])
+    types = {types} if isinstance(types, str) else set(types)
+    types.discard("null")
+    if prop.get("enum") or (prop.get("items") or {}).get("enum"):
+        return {"options"} if "array" not in types else {"array"}
+    if "boolean" in types:
+        return {"boolean"}
+    if "integer" in types:
+        return {"integer"}
+    if "number" in types:
+        return {"decimal"}
+    if "object" in types:
+        return {"object"}
+    if "array" in types:
+        return {"array"}
+    if prop.get("format") == "date-time":
+        return {"date_iso8601"}
+    return {"string", "password", "file", "email"}
+
+
+def _tap_schema() -> dict[str, Any]:
+    from tap_bitrix24.tap import TapBitrix24
+
+    return TapBitrix24.config_jsonschema
+
+
+def test_tap_settings_match_config_jsonschema() -> None:
+    props = _tap_schema()["properties"]
+    declared = _settings("extractors", "tap-bitrix24")
+    assert sorted(declared) == sorted(props), (
+        f"only in meltano.yml: {sorted(set(declared) - set(props))}; "
+        f"only in the tap: {sorted(set(props) - set(declared))}"
+    )
+    problems = []
+    for name, prop in props.items():
+        setting = declared[name]
+        secret = bool(prop.get("secret") or prop.get("writeOnly"))
+        if secret != _is_sensitive(setting):
+            problems.append(f"{name}: secret={secret} but sensitive={_is_sensitive(setting)}")
+        kind = setting.get("kind", "string")
+        if kind not in _expected_kind(prop):
+            problems.append(f"{name}: kind {kind!r}, schema {prop}")
+        if kind == "options":
+            values = {o["value"] for o in setting["options"]}
+            allowed = set(prop.get("enum") or [])
+            if values != allowed - {None}:
+                problems.append(f"{name}: options {sorted(values)} != enum {sorted(allowed)}")
+        if "value" in setting and "default" in prop and setting["value"] != prop["default"]:
+            problems.append(f"{name}: value {setting['value']!r} != default {prop['default']!r}")
+    assert not problems, "\n".join(problems)
+
+
+def test_no_setting_kind_meltano_rejects() -> None:
+    valid = {
+        "string",
+        "integer",
+        "boolean",
+        "decimal",
+        "date_iso8601",
+        "email",
+        "password",
+        "oauth",
+        "options",
+        "file",
+        "array",
+        "object",
+        "hidden",
+    }
+    for kind in ("extractors", "loaders"):
+        for plugin in _meltano_yml()["plugins"][kind]:
+            assert plugin.get("namespace"), f"{plugin['name']}: custom plugins need a namespace"
+            assert "variant" not in plugin, f"{plugin['name']}: variant needs Meltano Hub"
+            for s in plugin.get("settings", []):
+                assert s.get("kind", "string") in valid, (plugin["name"], s)
+
+
+def test_dev_environment_is_the_default() -> None:
+    project = _meltano_yml()
+    assert project["default_environment"] == "dev"
+    assert "dev" in {e["name"] for e in project["environments"]}
+    assert "state" in _plugin("extractors", "tap-bitrix24")["capabilities"]
+
+
+def _about(executable: Path) -> dict[str, Any]:
+    proc = subprocess.run(
+        [str(executable), "--about", "--format=json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.e2e
+def test_loader_settings_exist_in_the_loaders(installed_plugins: Path) -> None:
+    about = _about(installed_plugins / "loaders/target-postgres/venv/bin/target-postgres")
+    unknown = set(_settings("loaders", "target-postgres")) - set(about["settings"]["properties"])
+    assert not unknown, f"target-postgres has no settings {sorted(unknown)}"
+    assert set(_settings("loaders", "target-jsonl")) == {
+        "destination_path",
+        "do_timestamp_file",
+        "custom_name",
+    }
+
+
+@pytest.mark.e2e
+def test_meltano_invoke_about(meltano: Meltano) -> None:
+    proc = meltano(
+        "--log-level=warning", "invoke", "--no-install", "tap-bitrix24", "--about", "--format=json"
+    )
+    about = json.loads(proc.stdout)
+    own = set(about["settings"]["properties"]) - SDK_BUILTIN_SETTINGS
+    assert sorted(own) == sorted(_settings("extractors", "tap-bitrix24"))
+    declared = set(_plugin("extractors", "tap-bitrix24")["capabilities"])
+    assert declared <= set(about["capabilities"]), about["capabilities"]
+    assert about["name"] == "tap-bitrix24"
+
+
+@pytest.mark.e2e
+def test_meltano_config_list(meltano: Meltano) -> None:
+    secret_url = f"https://example.bitrix24.com/rest/1/{SECRET_MARKER}/"
+    proc = meltano(
+        "--log-level=warning",
+        "--environment=dev",
+        "config",
+        "list",
+        "--all",
+        "tap-bitrix24",
+        env={"TAP_BITRIX24_WEBHOOK_URL": secret_url},
+    )
+    out = proc.stdout
+    for name in _settings("extractors", "tap-bitrix24"):
+        assert f"{name} [env: TAP_BITRIX24_{name.upper()}]" in out, f"{name} not listed:\n{out}"
+    assert SECRET_MARKER not in out, "meltano config list printed the webhook secret"
+    assert "(redacted)" in out
