@@ -57,10 +57,23 @@ ensure_meltano() {
 }
 
 # meltano_install: the project's plugins into .meltano/ (skips plugins already up to date).
+# The tap is installed editable (pip_url: -e .), so code changes need no reinstall; but Meltano
+# only fingerprints the pip_url, so a changed pyproject.toml (new dependencies, entry points)
+# forces a clean reinstall of the tap's venv here.
 meltano_install() {
     log "meltano install (plugins from meltano.yml; no Meltano Hub needed)"
     (cd "$REPO_ROOT" && "$MELTANO" --log-level=warning install) \
         || die "meltano install failed (see the output above)"
+    local stamp="$REPO_ROOT/.meltano/extractors/tap-bitrix24/pyproject.sha256" sum
+    sum="$(sha256sum "$REPO_ROOT/pyproject.toml" | cut -d' ' -f1)"
+    if [[ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]]; then
+        if [[ -f "$stamp" ]]; then
+            log "pyproject.toml changed: reinstalling tap-bitrix24's venv"
+            (cd "$REPO_ROOT" && "$MELTANO" --log-level=warning install --clean tap-bitrix24) \
+                || die "meltano install --clean tap-bitrix24 failed"
+        fi
+        echo "$sum" >"$stamp"
+    fi
 }
 
 # free_port [PREFERRED]: PREFERRED if nothing listens there, else a free port from the kernel.
