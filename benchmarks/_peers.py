@@ -1,0 +1,110 @@
+"""One peer library reading every activity, run as the measured child process of a benchmark.
+
+Usage (inside the benchmark venv)::
+
+    python benchmarks/_peers.py {b24pysdk-fast|b24pysdk-list|fast-bitrix24} WEBHOOK_URL TIME_FACTOR
+
+Prints ``ROWS <n>`` lines while it reads (where the library streams) and ``DONE <n>`` at the end
+on stdout; on failure one ``ERROR <type>: <message>`` line and exit status 1. Only the row count
+is reported: the rows themselves are dropped as soon as the library lets go of them.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from urllib.parse import urlsplit
+
+SELECT = ["*"]  # the default select, the same 39 fields the tap reads
+PROGRESS_EVERY = 2500  # rows between ROWS lines (one keyset batch)
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _b24pysdk_client(webhook: str, time_factor: float):
+    """A b24pysdk client aimed at the local http emulator (its base URL is hard-coded https)."""
+    from b24pysdk import BitrixWebhook, Client
+    from b24pysdk.api.callers.call_method import _MethodCaller
+
+    _MethodCaller._base_url = property(lambda self: f"http://{self._domain}/rest")
+    parts = urlsplit(webhook)
+    match = re.match(r"^/rest/(\d+)/([^/]+)/?$", parts.path)
+    if not match:
+        raise SystemExit(f"ERROR bad webhook URL {webhook!r}")
+    token = BitrixWebhook(domain=parts.netloc, webhook_token=f"{match[1]}/{match[2]}")
+    # Its only pacing is a retry on HTTP 503: 1 s, then +1 s per retry; scale those like time.
+    return Client(
+        token,
+        initial_retry_delay=1.0 * time_factor,
+        retry_delay_increment=1.0 * time_factor,
+    )
+
+
+def run_b24pysdk_fast(webhook: str, time_factor: float) -> int:
+    """b24pysdk ``as_list_fast``: chained ``>ID`` keyset batches, one batch in flight."""
+    client = _b24pysdk_client(webhook, time_factor)
+    result = client.crm.activity.list(select=SELECT).as_list_fast().result
+    rows = 0
+    for _ in result:  # a one-shot generator: rows are not kept
+        rows += 1
+        if rows % PROGRESS_EVERY == 0:
+            _say(f"ROWS {rows}")
+    return rows
+
+
+def run_b24pysdk_list(webhook: str, time_factor: float) -> int:
+    """b24pysdk ``as_list``: a first page, then offset pages in batches of 50 (all in memory)."""
+    client = _b24pysdk_client(webhook, time_factor)
+    result = client.crm.activity.list(select=SELECT).as_list().result
+    return len(result)
+
+
+def run_fast_bitrix24(webhook: str, time_factor: float) -> int:
+    """fast-bitrix24 ``get_all``: offset pages in batches of 50, many batches in flight."""
+    import fast_bitrix24.srh as srh
+    from fast_bitrix24 import Bitrix
+
+    # Its operating-time window is a module constant (600 s); scale it like every other time.
+    srh.BITRIX_MEASUREMENT_PERIOD = 600 * time_factor
+    bitrix = Bitrix(
+        webhook,
+        verbose=False,
+        request_pool_size=50,
+        requests_per_second=2.0 / time_factor,
+    )
+    result = bitrix.get_all("crm.activity.list", params={"select": SELECT})
+    return len(result)
+
+
+PEERS = {
+    "b24pysdk-fast": run_b24pysdk_fast,
+    "b24pysdk-list": run_b24pysdk_list,
+    "fast-bitrix24": run_fast_bitrix24,
+}
+
+
+def _redact(text: str, webhook: str) -> str:
+    secret = urlsplit(webhook).path.strip("/").split("/")[-1]
+    return text.replace(secret, "***") if secret else text
+
+
+def main(argv: list[str]) -> int:
+    """Run one peer; see the module docstring."""
+    name, webhook, time_factor = argv[0], argv[1], float(argv[2])
+    started = time.monotonic()
+    try:
+        rows = PEERS[name](webhook, time_factor)
+    except BaseException as exc:  # report every failure as one line, the table shows it
+        message = " ".join(str(exc).split()) or repr(exc)
+        _say(_redact(f"ERROR {type(exc).__name__}: {message}"[:400], webhook))
+        return 1
+    _say(f"DONE {rows} {time.monotonic() - started:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

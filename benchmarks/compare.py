@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: the tap and its peers read every activity from one local emulator.
+
+    python benchmarks/compare.py --activities 100000            # default time factor 0.1
+    python benchmarks/compare.py --activities 1000000 --timeout 900
+
+One emulator (same data, same limits, same modelled server latency) serves every client in
+turn; its statistics are reset before each client. The emulator's cost model has a real
+portal's shape and every time in it (server seconds, bucket drain, operating window) is
+multiplied by ``--time-factor``; the clients' pacing is scaled the same way. See
+benchmarks/README.md for what is measured and how to read it.
+
+Writes benchmarks/results/<activities>.json and benchmarks/results/<activities>.png.
+Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _harness
+
+if __name__ == "__main__":
+    _harness.ensure_bench_venv(__file__)
+
+import argparse
+import json
+import tempfile
+from datetime import datetime, timezone
+from typing import Any
+
+from _harness import (
+    LOGS,
+    RESULTS,
+    VENV_BIN,
+    VENV_PY,
+    ClientRun,
+    Emulator,
+    free_port,
+    machine,
+    run_client,
+    write_json,
+)
+
+#: A real portal's shape, in real seconds (the emulator multiplies them by the time factor).
+COST_MODEL = {
+    "keyset_page_seconds": 0.030,  # >ID page with start=-1: index range scan + LIMIT 50
+    "count_seconds_per_100k": 0.3,  # COUNT(*) run by every start>=0 page
+    "offset_seconds_per_100k": 0.2,  # rows the server scans and skips to reach `start`
+    "bucket_rate": 2,  # leaky bucket drain, requests/s
+    "bucket_size": 50,  # leaky bucket burst
+    "operating_limit_seconds": 480,  # server seconds per method per 10 minutes
+}
+
+SECRET = "benchsecret0123456789"
+
+CLIENTS = {
+    "tap-keyset": "tap, keyset",
+    "tap-offset": "tap, offset",
+    "b24pysdk-fast": "b24pysdk as_list_fast",
+    "b24pysdk-list": "b24pysdk as_list",
+    "fast-bitrix24": "fast-bitrix24 get_all",
+}
+
+
+def emulator_args(args: argparse.Namespace, port: int) -> list[str]:
+    """The emulator command line: limits on, latency on, the real-portal cost model."""
+    return [
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--activities", str(args.activities),
+        "--seed", str(args.seed),
+        "--webhook-secret", SECRET,
+        "--limits",
+        "--latency",
+        "--time-factor", str(args.time_factor),
+        "--bucket-rate", str(COST_MODEL["bucket_rate"]),
+        "--bucket-size", str(COST_MODEL["bucket_size"]),
+        "--operating-limit", str(COST_MODEL["operating_limit_seconds"]),
+    ]  # fmt: skip
+
+
+def cost_model_config() -> dict[str, Any]:
+    """``POST /_emulator/config`` options that set the cost model (real seconds)."""
+    return {
+        "cost_keyset_page": COST_MODEL["keyset_page_seconds"],
+        "cost_count_per_100k": COST_MODEL["count_seconds_per_100k"],
+        "cost_offset_per_100k": COST_MODEL["offset_seconds_per_100k"],
+    }
+
+
+def client_argv(name: str, webhook: str, factor: float, workdir: Path) -> tuple[list[str], str]:
+    """The command line of one client and its kind (``singer`` or ``peer``)."""
+    if name.startswith("tap-"):
+        config = {
+            "webhook_url": webhook,
+            "pagination": name.removeprefix("tap-"),
+            "requests_per_second": COST_MODEL["bucket_rate"] / factor,
+            "burst": COST_MODEL["bucket_size"],
+            "retry_backoff_seconds": 1.0 * factor,
+        }
+        path = workdir / f"{name}.json"
+        path.write_text(json.dumps(config))
+        return [str(VENV_BIN / "tap-bitrix24"), "--config", str(path)], "singer"
+    peers = Path(__file__).resolve().parent / "_peers.py"
+    return [str(VENV_PY), str(peers), name, webhook, str(factor)], "peer"
+
+
+def summarize(run: ClientRun, stats: dict[str, Any], expected: int) -> dict[str, Any]:
+    """One row of the table (and of the JSON), from the client's run and the emulator's stats."""
+    http_status = {str(k): v for k, v in (stats.get("http_status") or {}).items()}
+    errors = {str(k): v for k, v in (stats.get("errors_sent") or {}).items()}
+    calls = stats.get("method_calls") or {}
+    rows = run.rows
+    rows_note = ""
+    if run.status == "timed out" and not rows:
+        rows, rows_note = int(stats.get("rows") or 0), "sent by the emulator"
+    if run.status == "ok" and rows != expected:
+        run.status = "incomplete"
+    cpu = run.user_seconds + run.sys_seconds
+    return {
+        "client": run.name,
+        "label": CLIENTS.get(run.name, run.name),
+        "status": run.status,
+        "error": run.error,
+        "wall_seconds": round(run.wall_seconds, 3),
+        "rows": rows,
+        "rows_note": rows_note,
+        "expected_rows": expected,
+        "rows_per_second": round(rows / run.wall_seconds, 1) if run.wall_seconds else 0.0,
+        "http_requests": stats.get("requests", 0),
+        "method_calls": sum(calls.values()),
+        "method_calls_by_method": calls,
+        "rows_sent_by_emulator": stats.get("rows", 0),
+        "server_seconds": round(float(stats.get("server_seconds") or 0), 3),
+        "http_503": http_status.get("503", 0),
+        "http_429": http_status.get("429", 0),
+        "http_status": http_status,
+        "errors_sent": errors,
+        "peak_rss_mb": round(run.max_rss_kb / 1024, 1),
+        "cpu_user_seconds": round(run.user_seconds, 3),
+        "cpu_sys_seconds": round(run.sys_seconds, 3),
+        "cpu_us_per_row": round(cpu / rows * 1e6, 1) if rows else None,
+        "exit_code": run.exit_code,
+        "stderr_log": run.stderr_log,
+    }
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The printed table."""
+    head = [
+        "client", "status", "wall s", "rows/s", "rows / expected", "HTTP req", "calls",
+        "server s", "503", "429", "peak MB", "CPU µs/row",
+    ]  # fmt: skip
+    body = []
+    for r in rows:
+        got = f"{r['rows']:,}" + ("*" if r["rows_note"] else "")
+        body.append([
+            r["label"],
+            r["status"],
+            f"{r['wall_seconds']:.1f}",
+            f"{r['rows_per_second']:,.0f}",
+            f"{got} / {r['expected_rows']:,}",
+            f"{r['http_requests']:,}",
+            f"{r['method_calls']:,}",
+            f"{r['server_seconds']:.1f}",
+            str(r["http_503"]),
+            str(r["http_429"]),
+            f"{r['peak_rss_mb']:.0f}",
+            "-" if r["cpu_us_per_row"] is None else f"{r['cpu_us_per_row']:.0f}",
+        ])  # fmt: skip
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
+    right = {2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(cells)
+        )
+
+    lines = [fmt(head), fmt(["-" * w for w in widths])] + [fmt(b) for b in body]
+    notes = [f"  {r['label']}: {r['error']}" for r in rows if r["error"]]
+    if any(r["rows_note"] for r in rows):
+        notes.append("  * rows the emulator sent before the client was stopped")
+    return "\n".join(lines + (["", "errors / notes:", *notes] if notes else []))
+
+
+def chart(result: dict[str, Any], path: Path) -> None:
+    """Bars of wall time and rows/s per client (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["clients"]
+    labels = [r["label"] for r in rows]
+    colours = {
+        "ok": "#2b8a3e",
+        "incomplete": "#e8590c",
+        "failed": "#c92a2a",
+        "timed out": "#868e96",
+    }
+    colour = [colours.get(r["status"], "#495057") for r in rows]
+    fig, (ax_wall, ax_rate) = plt.subplots(1, 2, figsize=(12, 0.6 * len(rows) + 2.4), sharey=True)
+    y = list(range(len(rows)))
+    walls = [r["wall_seconds"] for r in rows]
+    rates = [r["rows_per_second"] for r in rows]
+    ax_wall.barh(y, walls, color=colour)
+    ax_rate.barh(y, rates, color=colour)
+    ax_wall.set_yticks(y, labels)
+    ax_wall.invert_yaxis()
+    ax_wall.set_xlabel("wall time, s (lower is better)")
+    ax_rate.set_xlabel("rows/s (higher is better)")
+    for i, r in enumerate(rows):
+        note = "" if r["status"] == "ok" else f"  {r['status']}"
+        ax_wall.text(walls[i], i, f" {walls[i]:.1f} s{note}", va="center", fontsize=9)
+        ax_rate.text(rates[i], i, f" {rates[i]:,.0f}", va="center", fontsize=9)
+    for ax in (ax_wall, ax_rate):
+        ax.set_xlim(0, max([*(ax.get_xlim()[1:]), 1]) * 1.35)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(
+        f"{result['activities']:,} activities, one local Bitrix24 emulator, time factor "
+        f"{result['time_factor']:g} (limits and server latency on)",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> int:
+    """Parse arguments, run every client against one emulator, print and save the figures."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--activities", type=int, default=100_000, help="rows in the emulator")
+    parser.add_argument(
+        "--time-factor", type=float, default=0.1,
+        help="multiplies every modelled time: server latency, bucket drain, operating window "
+        "(default 0.1: a real portal's minute takes 6 s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timeout", type=float, default=300,
+        help="wall-clock cap per client in seconds (default 300); a client still running is "
+        "stopped and reported as timed out with the rows it had",
+    )  # fmt: skip
+    parser.add_argument(
+        "--clients", default=",".join(CLIENTS),
+        help=f"comma-separated subset of: {', '.join(CLIENTS)}",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    parser.add_argument("--no-chart", action="store_true")
+    args = parser.parse_args()
+    names = [n.strip() for n in args.clients.split(",") if n.strip()]
+    unknown = [n for n in names if n not in CLIENTS]
+    if unknown:
+        parser.error(f"unknown client(s): {', '.join(unknown)}")
+    factor = args.time_factor
+
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    port = free_port()
+    emulator = Emulator(emulator_args(args, port), LOGS / f"{args.activities}-emulator.log")
+    print(f"starting the emulator with {args.activities:,} activities …", flush=True)
+    rows: list[dict[str, Any]] = []
+    with emulator, tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        print(f"  {emulator.banner} (ready in {emulator.startup_seconds:.1f} s)", flush=True)
+        emulator.configure(**cost_model_config())
+        expected = int(emulator.truth()["count"])
+        emulator_config = emulator.configure()  # echo of the settings in force, for the JSON
+        for name in names:
+            argv, kind = client_argv(name, emulator.webhook, factor, Path(tmp))
+            emulator.reset_stats()
+            print(f"running {CLIENTS[name]} …", flush=True)
+            run = run_client(
+                name,
+                argv,
+                kind=kind,
+                timeout=args.timeout,
+                log_path=LOGS / f"{args.activities}-{name}.log",
+            )
+            stats = emulator.stats()
+            row = summarize(run, stats, expected)
+            rows.append(row)
+            print(
+                f"  {row['status']}: {row['rows']:,} rows in {row['wall_seconds']:.1f} s"
+                + (f" ({row['error']})" if row["error"] else ""),
+                flush=True,
+            )
+    result = {
+        "activities": args.activities,
+        "expected_rows": expected,
+        "time_factor": factor,
+        "timeout_seconds": args.timeout,
+        "started_at": started_at,
+        "cost_model_real_seconds": COST_MODEL,
+        "emulator": {
+            "args": emulator.args,
+            "startup_seconds": round(emulator.startup_seconds, 1),
+            "config": emulator_config,
+        },
+        "machine": machine(),
+        "clients": rows,
+    }
+    print()
+    print(table(rows))
+    json_path = args.out / f"{args.activities}.json"
+    write_json(json_path, result)
+    print(f"\nfigures: {json_path}")
+    if not args.no_chart:
+        png = args.out / f"{args.activities}.png"
+        chart(result, png)
+        print(f"chart:   {png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
