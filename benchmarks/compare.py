@@ -88,7 +88,7 @@ def cost_model_config() -> dict[str, Any]:
     return {
         "cost_keyset_page": COST_MODEL["keyset_page_seconds"],
         "cost_count_per_100k": COST_MODEL["count_seconds_per_100k"],
-        "cost_offset_per_100k": COST_MODEL["offset_seconds_per_100k"],
+        "cost_skip_per_100k": COST_MODEL["offset_seconds_per_100k"],
     }
 
 
