@@ -1,0 +1,78 @@
+"""The SDK's REST stream wired to the Bitrix24 client (one transport for every stream)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import requests
+from singer_sdk.streams import RESTStream
+
+from tap_bitrix24.client.transport import Bitrix24Client, methods_of
+
+if TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context, RequestFunc
+
+    from tap_bitrix24.tap import TapBitrix24
+
+
+class Bitrix24Stream(RESTStream[Any]):
+    """Routes the SDK's request hooks through :class:`Bitrix24Client`.
+
+    Pacing, retries and token refresh live in the client (``request_decorator``); Bitrix24's
+    in-body errors are mapped by the client (``validate_response``); the SDK sends.
+    """
+
+    http_method = "POST"
+
+    def __init__(self, tap: TapBitrix24, schema: dict[str, Any], path: str) -> None:
+        self._bitrix_tap = tap
+        super().__init__(tap=tap, schema=schema, path=path)
+
+    @property
+    def client(self) -> Bitrix24Client:
+        """The tap's shared Bitrix24 client."""
+        return self._bitrix_tap.client
+
+    @property
+    def url_base(self) -> str:
+        """``https://portal/rest/``; the auth callable adds the credential per request."""
+        return self.client.rest_base
+
+    @property
+    def authenticator(self):
+        """Webhook or OAuth auth from the client."""
+        return self.client.auth
+
+    @property
+    def requests_session(self) -> requests.Session:
+        """One session (and connection pool) for the whole tap."""
+        return self.client.session
+
+    @property
+    def timeout(self) -> int:
+        """Per-request timeout from the settings."""
+        return int(self._bitrix_tap.settings.request_timeout)
+
+    def request_decorator(self, func: RequestFunc) -> RequestFunc:
+        """Run each request under the client's limits and retry policy."""
+
+        def send(prepared: requests.PreparedRequest, context: Context | None) -> requests.Response:
+            return self.client.retrying(lambda: func(prepared, context), methods_of(prepared))
+
+        return send
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Bitrix24 errors are in the body; the client maps them."""
+        self.client.check(response)
+
+    def response_error_message(self, response: requests.Response) -> str:
+        """Never echo URLs or bodies: they can carry credentials."""
+        return f"HTTP {response.status_code} from {self.client.host}"
+
+    def send_json(self, method: str, body: dict[str, Any], context: Context | None) -> dict:
+        """POST one method through the SDK request path; return the decoded body."""
+        prepared = self.build_prepared_request(
+            method="POST", url=self.client.url(method), json=body
+        )
+        response = self.request_decorator(self._request)(prepared, context)
+        return Bitrix24Client.json(response)

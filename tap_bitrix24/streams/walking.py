@@ -1,0 +1,296 @@
+"""Streams that walk ``crm.activity.list``: bookmarks, keyset/offset walks and resumable STATE.
+
+Bookmark rule: a sync starting from bookmark B reads ``LAST_UPDATED >= B``; the bookmark it
+leaves is capped at the portal time at which the walk began (the SDK's signpost, taken from
+``server.time``), so an activity updated mid-walk behind the cursor is read next time.
+
+Keyset mode keeps ``walk`` in the stream's STATE while it runs (the bookmark it started from,
+the signpost, and the cursor of every ID range) and emits STATE after every chained batch, so a
+killed sync resumes where it stopped. The key is removed when the walk completes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import requests
+from singer_sdk.streams.rest import HTTPRequest, PageContext
+
+from tap_bitrix24.client.batch import BatchResult, php_query
+from tap_bitrix24.client.transport import Bitrix24Client
+from tap_bitrix24.errors import StateError, TapError
+from tap_bitrix24.progress import Progress
+from tap_bitrix24.streams.base import Bitrix24Stream
+from tap_bitrix24.walk.keyset import (
+    LIST_METHOD,
+    Chain,
+    KeyRange,
+    KeysetWalker,
+    chain_commands,
+    read_chain,
+    split_span,
+)
+from tap_bitrix24.walk.offset import NextOffsetPaginator
+
+if TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+    from tap_bitrix24.tap import TapBitrix24
+
+WALK_KEY = "walk"
+
+
+def utc_iso(moment: datetime) -> str:
+    """The one bookmark format: UTC, second precision, ``+00:00``."""
+    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat()
+
+
+class ActivityWalkStream(Bitrix24Stream):
+    """Base for streams fed by a walk over ``crm.activity.list``.
+
+    Subclasses say which fields to :meth:`list_select` and turn raw rows into records in
+    :meth:`records_from_rows`; their replication key holds the activity's LAST_UPDATED.
+    """
+
+    is_sorted = False  # keyset walks go by ID, not by LAST_UPDATED
+
+    def __init__(self, tap: TapBitrix24, schema: dict[str, Any]) -> None:
+        super().__init__(tap=tap, schema=schema, path=LIST_METHOD)
+        self._signpost: datetime | None = None
+        self._since: str | None = None
+        self._paginator: NextOffsetPaginator | None = None
+
+    # -- what subclasses define ------------------------------------------------------------
+
+    def list_select(self) -> list[str]:
+        """The ``select`` of every list call."""
+        raise NotImplementedError
+
+    def records_from_rows(
+        self, rows: list[dict[str, Any]], context: Context | None
+    ) -> Iterable[dict[str, Any]]:
+        """Turn one batch of raw rows into records."""
+        raise NotImplementedError
+
+    # -- the filter ------------------------------------------------------------------------
+
+    def base_filter(self) -> dict[str, Any]:
+        """The user's (checked) filter plus the bookmark condition."""
+        condition = dict(self._bitrix_tap.checked_filter)
+        if self._since:
+            condition[">=LAST_UPDATED"] = self._since
+        return condition
+
+    # -- bookmarks -------------------------------------------------------------------------
+
+    def get_replication_key_signpost(self, context: Context | None = None) -> datetime | None:
+        """The portal's clock when this walk began (or began before an interruption)."""
+        if self._signpost is None:
+            saved = self.stream_state.get(WALK_KEY)
+            if isinstance(saved, dict) and isinstance(saved.get("signpost"), str):
+                try:
+                    self._signpost = datetime.fromisoformat(saved["signpost"])
+                except ValueError:
+                    self._signpost = None
+            if self._signpost is None:
+                self._signpost = self._bitrix_tap.portal_now()
+        return self._signpost
+
+    def _starting_since(self, context: Context | None) -> str | None:
+        try:
+            start = self.get_starting_timestamp(context)
+        except ValueError:
+            raise StateError(
+                f"the bookmark of stream '{self.name}' is not a date-time; clear the state "
+                "(e.g. `meltano state clear`) to start over"
+            ) from None
+        return utc_iso(start) if start else None
+
+    # -- the walk --------------------------------------------------------------------------
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Walk the list in the configured mode; records stream out batch by batch."""
+        settings = self._bitrix_tap.settings
+        client = self.client
+        self.progress = Progress(
+            self.name,
+            settings.progress_interval_seconds,
+            requests=lambda: client.counters.requests,
+            waits=lambda: (
+                client.waits.rate_waits + client.waits.operating_waits,
+                client.waits.rate_seconds + client.waits.operating_seconds,
+            ),
+        )
+        batches = (
+            self._offset_batches(context)
+            if settings.pagination == "offset"
+            else self._keyset_batches(context)
+        )
+        for rows in batches:
+            yield from self.records_from_rows(rows, context)
+        yield from self.after_walk(context)
+        self.progress.log(final=True)
+
+    def after_walk(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Records to emit once the walk is complete (deletion tombstones, for instance)."""
+        return ()
+
+    # offset mode: the SDK's request loop with a paginator keyed on `next`
+
+    def get_new_paginator(self) -> NextOffsetPaginator:
+        """Offset pages follow the API's ``next``."""
+        self._paginator = NextOffsetPaginator()
+        return self._paginator
+
+    def get_http_request(self, *, page: PageContext) -> HTTPRequest:
+        """One ``crm.activity.list`` page at offset ``page.next_page_token``."""
+        return HTTPRequest(
+            url=self.client.url(LIST_METHOD),
+            method="POST",
+            headers=self.http_headers,
+            data={
+                "order": {"ID": "ASC"},
+                "filter": self.base_filter(),
+                "select": self.list_select(),
+                "start": page.next_page_token or 0,
+            },
+        )
+
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
+        """Rows of one offset page."""
+        return Bitrix24Client.json(response).get("result") or []
+
+    def _offset_batches(self, context: Context | None) -> Iterator[list[dict[str, Any]]]:
+        self.stream_state.pop(WALK_KEY, None)
+        self._since = self._starting_since(context)
+        self.get_replication_key_signpost(context)
+        page: list[dict[str, Any]] = []
+        for row in self.request_records(context):
+            page.append(row)
+            if len(page) == 50:
+                yield self._count(page)
+                page = []
+        if page:
+            yield self._count(page)
+
+    def _count(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self._paginator is not None:
+            self.progress.expected = self._paginator.total
+        self.progress.add(len(rows))
+        return rows
+
+    # keyset mode: chained batches over ID ranges, several in flight
+
+    def _load_walk(self) -> dict[str, Any] | None:
+        saved = self.stream_state.get(WALK_KEY)
+        if saved is None:
+            return None
+        try:
+            ranges = [KeyRange.from_state(r) for r in saved["ranges"]]
+            since = saved.get("since")
+            if since is not None:
+                datetime.fromisoformat(since)
+            datetime.fromisoformat(saved["signpost"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateError(
+                f"the saved walk of stream '{self.name}' is unreadable ({exc}); clear the state "
+                "(e.g. `meltano state clear`) to start a full sync, or pass the last good STATE"
+            ) from None
+        return {"since": since, "ranges": ranges}
+
+    def fetch_chain(self, key_range: KeyRange, context: Context | None) -> Chain:
+        """One chained batch of up to 50 keyset pages for ``key_range``."""
+        commands = chain_commands(key_range, self.base_filter(), self.list_select())
+        body = self.send_json("batch", {"halt": 0, "cmd": commands}, context)
+        chain = read_chain(BatchResult.from_body(body), list(commands))
+        if chain.pages == 0:
+            raise TapError(
+                f"the portal {self.client.host} answered a batch without list results; "
+                "check that the URL points at a Bitrix24 portal"
+            )
+        return chain
+
+    def _first_ranges(self, context: Context | None) -> list[KeyRange]:
+        """One range, or one per worker when the list is worth walking in parallel."""
+        workers = self._bitrix_tap.settings.max_parallel_requests
+        if workers <= 1:
+            return [KeyRange(0, None)]
+        span = self._id_span(context)
+        if span is None:
+            return [KeyRange(0, None)]
+        low, high = span
+        return split_span(low - 1, high, workers)
+
+    def _id_span(self, context: Context | None) -> tuple[int, int] | None:
+        """Lowest and highest matching ID, from two cheap keyset pages in one batch."""
+        condition = self.base_filter()
+        commands = {
+            name: f"{LIST_METHOD}?"
+            + php_query(
+                {"order": {"ID": order}, "filter": condition, "select": ["ID"], "start": -1}
+            )
+            for name, order in (("low", "ASC"), ("high", "DESC"))
+        }
+        result = BatchResult.from_body(
+            self.send_json("batch", {"halt": 0, "cmd": commands}, context)
+        )
+        low, high = result.result.get("low"), result.result.get("high")
+        if not isinstance(low, list) or not isinstance(high, list) or not low or not high:
+            return None
+        return int(low[0]["ID"]), int(high[0]["ID"])
+
+    def _keyset_batches(self, context: Context | None) -> Iterator[list[dict[str, Any]]]:
+        saved = self._load_walk()
+        if saved is not None:
+            self._since = saved["since"]
+            ranges = saved["ranges"]
+            self.logger.info(
+                "Resuming an interrupted keyset walk of %s over %d ID range(s) from bookmark %s",
+                self.name,
+                len(ranges),
+                self._since,
+            )
+        else:
+            self._since = self._starting_since(context)
+            ranges = self._first_ranges(context)
+        signpost = self.get_replication_key_signpost(context)
+        walker = KeysetWalker(
+            lambda r: self.fetch_chain(r, context),
+            ranges,
+            workers=self._bitrix_tap.settings.max_parallel_requests,
+        )
+        state = self.stream_state
+        state[WALK_KEY] = {
+            "since": self._since,
+            "signpost": utc_iso(signpost) if signpost else None,
+            "ranges": [r.to_state() for r in walker.ranges.values()],
+        }
+        span = _span(walker.ranges.values())
+        for step in walker:
+            if step.rows:
+                yield step.rows
+            # Every row of the step has been written: move the saved cursors and say so.
+            state[WALK_KEY]["ranges"] = [r.to_state() for r in walker.ranges.values()]
+            self.progress.fraction = _walked(span, walker.ranges.values())
+            self.progress.add(len(step.rows))
+            self._write_state_message()
+        state.pop(WALK_KEY, None)
+
+
+def _span(ranges: Iterable[KeyRange]) -> tuple[int, int] | None:
+    ranges = list(ranges)
+    if not ranges:
+        return None
+    low = min(r.after for r in ranges)
+    high = max((r.upto or r.after) for r in ranges)
+    return (low, high) if high > low else None
+
+
+def _walked(span: tuple[int, int] | None, ranges: Iterable[KeyRange]) -> float | None:
+    if span is None:
+        return None
+    low, high = span
+    left = sum(max(0, min(r.upto or high, high) - r.after) for r in ranges)
+    return 1 - left / (high - low)

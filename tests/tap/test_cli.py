@@ -1,0 +1,110 @@
+"""The command line: --about, --discover, and one clear line for every bad setting."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import SECRET, fast_config, run_cli
+
+
+def test_about_markdown_needs_no_config(tmp_path):
+    done = run_cli(["--about", "--format=markdown"], None, tmp_path)
+    assert done.returncode == 0, done.stderr
+    for setting in ("webhook_url", "client_secret", "filter", "pagination", "burst"):
+        assert f"| {setting} |" in done.stdout
+
+
+def test_discover_lists_typed_properties_for_every_field(emulator, tmp_path):
+    done = run_cli(["--discover"], fast_config(emulator), tmp_path)
+    assert done.returncode == 0, done.stderr
+    catalog = json.loads(done.stdout)
+    (stream,) = catalog["streams"]
+    assert stream["tap_stream_id"] == "activities"
+    props = stream["schema"]["properties"]
+    assert len(props) == 43 and "BINDINGS" not in props
+    assert props["ID"]["type"] == ["integer"]
+    assert props["LAST_UPDATED"]["format"] == "date-time"
+    assert props["COMPLETED"]["type"] == ["boolean", "null"]
+    top = next(m for m in stream["metadata"] if m["breadcrumb"] == [])
+    assert top["metadata"]["table-key-properties"] == ["ID"]
+    assert top["metadata"]["valid-replication-keys"] == ["LAST_UPDATED"]
+
+
+def _fails_cleanly(done, *words: str) -> str:
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr, done.stderr
+    error_lines = [line for line in done.stderr.splitlines() if "error" in line.lower()]
+    assert error_lines, done.stderr
+    text = done.stderr
+    for word in words:
+        assert word in text, (word, text)
+    return text
+
+
+BAD_SETTINGS = [
+    ({}, ["webhook_url", "refresh_token"]),
+    (
+        {
+            "webhook_url": "https://x.bitrix24.com/rest/1/abc/",
+            "portal_url": "https://x.bitrix24.com",
+            "client_id": "a",
+            "client_secret": "b",
+            "refresh_token": "c",
+        },
+        ["exactly one"],
+    ),
+    ({"webhook_url": "http://portal.example.com/rest/1/abc/"}, ["webhook_url", "https"]),
+    ({"webhook_url": "https://portal.example.com/crm/deal/"}, ["webhook_url", "/rest/"]),
+    ({"portal_url": "https://p.example.com", "client_id": "a"}, ["client_secret", "refresh_token"]),
+    (
+        {"webhook_url": "https://p.example.com/rest/1/abc/", "start_date": "yesterday-ish"},
+        ["start_date"],
+    ),
+    ({"webhook_url": "https://p.example.com/rest/1/abc/", "pagination": "pages"}, ["pagination"]),
+    ({"webhook_url": "https://p.example.com/rest/1/abc/", "burst": "many"}, ["burst"]),
+    (
+        {"webhook_url": "https://p.example.com/rest/1/abc/", "requests_per_second": -1},
+        ["requests_per_second"],
+    ),
+    ({"webhook_url": "https://p.example.com/rest/1/abc/", "filter": "OWNER_TYPE_ID=2"}, ["filter"]),
+]
+
+
+@pytest.mark.parametrize(("config", "words"), BAD_SETTINGS)
+def test_bad_settings_get_one_clear_line(config, words, tmp_path):
+    _fails_cleanly(run_cli(["--discover"], config, tmp_path), *words)
+
+
+@pytest.mark.parametrize(
+    ("flt", "words"),
+    [
+        ({"OWNER_TYPE": 2}, ["OWNER_TYPE", "unknown field"]),
+        ({"owner_type_id": 2}, ["owner_type_id", "did you mean OWNER_TYPE_ID"]),
+        ({"~OWNER_TYPE_ID": 2}, ["~OWNER_TYPE_ID"]),
+        ({"@TYPE_ID": []}, ["empty list"]),
+        ({">CREATED": "last tuesday"}, ["CREATED", "ISO"]),
+        ({">ID": 5}, ["set by the tap"]),
+    ],
+)
+def test_filter_typos_are_refused(emulator, flt, words, tmp_path):
+    config = fast_config(emulator, filter=flt)
+    _fails_cleanly(run_cli([], config, tmp_path), *words)
+
+
+def test_wrong_secret_names_the_code(emulator, tmp_path):
+    config = fast_config(emulator)
+    config["webhook_url"] = emulator.webhook_url.replace(SECRET, "wrong-secret-123")
+    text = _fails_cleanly(run_cli([], config, tmp_path), "NO_AUTH_FOUND", "webhook_url")
+    assert "wrong-secret-123" not in text
+
+
+def test_unreachable_portal(tmp_path):
+    config = {
+        "webhook_url": "http://127.0.0.1:9/rest/1/abcdef/",
+        "max_retries": 2,
+        "retry_backoff_seconds": 0.01,
+    }
+    text = _fails_cleanly(run_cli([], config, tmp_path), "127.0.0.1:9")
+    assert "abcdef" not in text
