@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from urllib.parse import parse_qsl, unquote
 
@@ -67,7 +68,7 @@ def test_read_chain_stops_at_a_failed_command_without_exhausting():
 def test_split_span_covers_everything_once():
     ranges = split_span(0, 10_000, 4)
     assert ranges[0].after == 0 and ranges[-1].upto is None
-    for left, right in zip(ranges, ranges[1:]):
+    for left, right in itertools.pairwise(ranges):
         assert left.upto == right.after
 
 
