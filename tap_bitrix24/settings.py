@@ -232,10 +232,8 @@ def _number(config: dict[str, Any], key: str, default: float, *, minimum: float)
     value = config.get(key, default)
     if value is None:
         value = default
-    if (
-        isinstance(value, bool)
-        or (not isinstance(value, (int, float))
-        and not hasattr(value, "__float__"))
+    if isinstance(value, bool) or (
+        not isinstance(value, (int, float)) and not hasattr(value, "__float__")
     ):
         raise ConfigError(f"{key}: expected a number, got {value!r}")
     number = float(value)
