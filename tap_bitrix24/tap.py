@@ -23,6 +23,11 @@ from tap_bitrix24.client.transport import Bitrix24Client, RetryPolicy
 from tap_bitrix24.errors import TapError
 from tap_bitrix24.settings import CONFIG_SCHEMA, Settings, parse_settings
 from tap_bitrix24.streams.activities import ActivitiesStream
+from tap_bitrix24.streams.bindings import SCHEMA as BINDINGS_SCHEMA
+from tap_bitrix24.streams.bindings import ActivityBindingsStream
+from tap_bitrix24.streams.communications import SCHEMA as COMMUNICATIONS_SCHEMA
+from tap_bitrix24.streams.communications import ActivityCommunicationsStream
+from tap_bitrix24.streams.deletions import DELETED_AT
 from tap_bitrix24.streams.filters import validate_filter
 from tap_bitrix24.streams.schema import build_schema
 
@@ -108,10 +113,17 @@ class TapBitrix24(Tap):
             return datetime.now(timezone.utc)
 
     def discover_streams(self) -> list[ActivitiesStream]:
-        """The ``activities`` stream with a schema built from the portal's fields."""
+        """``activities`` (schema from the portal's fields), its bindings and communications."""
         self.settings  # noqa: B018 - fail early on a bad setting
         self.checked_filter  # noqa: B018 - and on a bad filter, before any data moves
-        return [ActivitiesStream(self, build_schema(self.activity_fields))]
+        schema = build_schema(self.activity_fields)
+        if self.settings.detect_deletes:
+            schema["properties"][DELETED_AT] = {"type": ["string", "null"], "format": "date-time"}
+        return [
+            ActivitiesStream(self, schema),
+            ActivityBindingsStream(self, BINDINGS_SCHEMA),
+            ActivityCommunicationsStream(self, COMMUNICATIONS_SCHEMA),
+        ]
 
     @classmethod
     def get_singer_command(cls) -> click.Command:

@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from tap_bitrix24.streams.deletions import DELETED_AT, deleted_since_last_sync
 from tap_bitrix24.streams.filters import has_bindings
 from tap_bitrix24.streams.schema import EXPLICIT_SELECT, RecordConverter
-from tap_bitrix24.streams.walking import ActivityWalkStream
+from tap_bitrix24.streams.walking import ActivityWalkStream, utc_iso
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -24,7 +25,7 @@ class ActivitiesStream(ActivityWalkStream):
     @cached_property
     def _select(self) -> list[str]:
         settings = self._bitrix_tap.settings
-        properties = list(self.schema["properties"])
+        properties = [p for p in self.schema["properties"] if p != DELETED_AT]
         selected = [p for p in properties if self.mask.get(("properties", p), True)]
         extras = [f for f in ("IS_INCOMING_CHANNEL",) if f in selected]
         if settings.include_communications and "COMMUNICATIONS" in selected:
@@ -64,3 +65,14 @@ class ActivitiesStream(ActivityWalkStream):
                 seen.add(record["ID"])
                 records.append(record)
         return records
+
+    def after_walk(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """With ``detect_deletes``: a tombstone for every activity deleted since last sync."""
+        if not self._bitrix_tap.settings.detect_deletes:
+            return []
+        current = self.current_ids(context)
+        gone = deleted_since_last_sync(self.stream_state, current, self.name)
+        stamp = utc_iso(self.get_replication_key_signpost(context))
+        if gone:
+            self.logger.info("%d activities were deleted since the last sync", len(gone))
+        return [{"ID": i, "LAST_UPDATED": stamp, DELETED_AT: stamp} for i in gone]

@@ -11,6 +11,7 @@ killed sync resumes where it stopped. The key is removed when the walk completes
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -200,9 +201,20 @@ class ActivityWalkStream(Bitrix24Stream):
             ) from None
         return {"since": since, "ranges": ranges}
 
-    def fetch_chain(self, key_range: KeyRange, context: Context | None) -> Chain:
+    def fetch_chain(
+        self,
+        key_range: KeyRange,
+        context: Context | None,
+        *,
+        select: list[str] | None = None,
+        condition: dict[str, Any] | None = None,
+    ) -> Chain:
         """One chained batch of up to 50 keyset pages for ``key_range``."""
-        commands = chain_commands(key_range, self.base_filter(), self.list_select())
+        commands = chain_commands(
+            key_range,
+            self.base_filter() if condition is None else condition,
+            self.list_select() if select is None else select,
+        )
         body = self.send_json("batch", {"halt": 0, "cmd": commands}, context)
         chain = read_chain(BatchResult.from_body(body), list(commands))
         if chain.pages == 0:
@@ -211,6 +223,21 @@ class ActivityWalkStream(Bitrix24Stream):
                 "check that the URL points at a Bitrix24 portal"
             )
         return chain
+
+    def current_ids(self, context: Context | None) -> array:
+        """Every activity ID matching the user's filter now: a cheap ID-only keyset walk."""
+        condition = dict(self._bitrix_tap.checked_filter)
+        walker = KeysetWalker(
+            lambda r: self.fetch_chain(r, context, select=["ID"], condition=condition),
+            [KeyRange(0, None)],
+        )
+        ids = array("q")
+        for step in walker:
+            ids.extend(int(row["ID"]) for row in step.rows)
+        return ids
+
+    def checkpoint(self, state: dict[str, Any]) -> None:
+        """Add what a subclass must keep to STATE before it is emitted after a batch."""
 
     def _first_ranges(self, context: Context | None) -> list[KeyRange]:
         """One range, or one per worker when the list is worth walking in parallel."""
@@ -275,6 +302,7 @@ class ActivityWalkStream(Bitrix24Stream):
             state[WALK_KEY]["ranges"] = [r.to_state() for r in walker.ranges.values()]
             self.progress.fraction = _walked(span, walker.ranges.values())
             self.progress.add(len(step.rows))
+            self.checkpoint(state)
             self._write_state_message()
         state.pop(WALK_KEY, None)
 
