@@ -104,8 +104,12 @@ class OperatingBudget:
         reset_at = time_block.get("operating_reset_at")
         with self._lock:
             use = self._methods.setdefault(method, _MethodUse())
+            same_window = isinstance(reset_at, (int, float)) and use.reset_at == float(reset_at)
             if isinstance(operating, (int, float)):
-                use.operating = float(operating)
+                # Parallel calls finish out of order: within one window keep the largest sum.
+                use.operating = (
+                    max(use.operating, float(operating)) if same_window else float(operating)
+                )
             if isinstance(reset_at, (int, float)):
                 use.reset_at = float(reset_at)
 

@@ -1,0 +1,70 @@
+"""Client-side pacing and the compact STATE snapshots."""
+
+from __future__ import annotations
+
+import pytest
+
+from tap_bitrix24.client.limits import LeakyBucket, OperatingBudget
+from tap_bitrix24.walk.bindingset import BindingSnapshot
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_bucket_allows_the_burst_then_paces_at_the_rate():
+    clock = FakeClock()
+    bucket = LeakyBucket(2, 5, clock=clock, sleep=clock.sleep)
+    waits = [bucket.acquire() for _ in range(9)]
+    assert waits[:5] == [0, 0, 0, 0, 0]
+    assert waits[5:] == pytest.approx([0.5, 0.5, 0.5, 0.5])
+    assert bucket.stats.rate_waits == 4
+
+
+def test_a_503_fills_the_bucket():
+    clock = FakeClock()
+    bucket = LeakyBucket(2, 50, clock=clock, sleep=clock.sleep)
+    bucket.mark_full()
+    assert bucket.acquire() == pytest.approx(0.5)
+
+
+def test_operating_budget_holds_calls_until_reset():
+    clock = FakeClock()
+    budget = OperatingBudget(limit=100, reserve=10, clock=clock, sleep=clock.sleep)
+    budget.observe("crm.activity.list", {"operating": 50, "operating_reset_at": 1060})
+    assert budget.wait_time("crm.activity.list") == 0
+    budget.observe("crm.activity.list", {"operating": 95, "operating_reset_at": 1060})
+    budget.observe("crm.activity.list", {"operating": 60, "operating_reset_at": 1060})  # stale
+    assert budget.wait_time("crm.activity.list") == pytest.approx(60.5)
+    assert budget.wait_time("batch") == 0
+    budget.wait("crm.activity.list")
+    assert clock.now >= 1060
+    assert budget.wait_time("crm.activity.list") == 0
+
+
+def test_binding_snapshot_roundtrip_and_changes():
+    snapshot = BindingSnapshot()
+    snapshot.put(10, [(2, 5), (3, 7)])
+    snapshot.put(4, [(1, 1)])
+    again = BindingSnapshot.decode(snapshot.encode())
+    assert again.get(10) == ((2, 5), (3, 7))
+    assert again.get(4) == ((1, 1),)
+    again.put(10, [(2, 5)])
+    again.forget(4)
+    again.put(12, [(4, 9)])
+    third = BindingSnapshot.decode(again.encode())
+    assert dict(third.items()) == {10: ((2, 5),), 12: ((4, 9),)}
+
+
+def test_garbled_binding_snapshot_is_refused():
+    with pytest.raises(ValueError):
+        BindingSnapshot.decode("b1:not-base64!")
