@@ -1,0 +1,91 @@
+"""``python -m tap_bitrix24.emulator``: run the emulator until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from .server import EmulatorServer
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options (names match EmulatorServer keyword arguments)."""
+    p = argparse.ArgumentParser(prog="python -m tap_bitrix24.emulator", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8024, help="0 picks a free port")
+    p.add_argument("--activities", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--webhook-secret", default="emulator-webhook-secret")
+    p.add_argument("--user-id", type=int, default=1)
+    p.add_argument("--client-id", default="local.emulator.app")
+    p.add_argument("--client-secret", default="emulator-client-secret")
+    p.add_argument("--refresh-token", default="emulator-refresh-0")
+    p.add_argument("--utc-offset", default="+03:00")
+    p.add_argument(
+        "--anchor", type=int, default=None, help="data's 'now' (unix); default today 00:00 UTC"
+    )
+    p.add_argument("--limits", action=argparse.BooleanOptionalAction, default=False)
+    p.add_argument("--time-factor", type=float, default=1.0)
+    p.add_argument("--latency", action=argparse.BooleanOptionalAction, default=False)
+    p.add_argument("--bucket-rate", type=float, default=2.0)
+    p.add_argument("--bucket-size", type=float, default=50.0)
+    p.add_argument("--operating-limit", type=float, default=480.0)
+    p.add_argument("--access-token-ttl", type=float, default=3600.0)
+    p.add_argument("--require-https", action=argparse.BooleanOptionalAction, default=False)
+    p.add_argument("--error-statuses", choices=("documented", "source"), default="documented")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Start, print the one-line banner, serve until a signal."""
+    args = build_parser().parse_args(argv)
+    try:
+        server = EmulatorServer(
+            activities=args.activities,
+            seed=args.seed,
+            webhook_secret=args.webhook_secret,
+            host=args.host,
+            port=args.port,
+            user_id=args.user_id,
+            client_id=args.client_id,
+            client_secret=args.client_secret,
+            refresh_token=args.refresh_token,
+            utc_offset=args.utc_offset,
+            anchor=args.anchor,
+            limits=args.limits,
+            time_factor=args.time_factor,
+            latency=args.latency,
+            bucket_rate=args.bucket_rate,
+            bucket_size=args.bucket_size,
+            operating_limit=args.operating_limit,
+            access_token_ttl=args.access_token_ttl,
+            require_https=args.require_https,
+            error_statuses=args.error_statuses,
+        ).start()
+    except (ValueError, OSError) as exc:
+        print(f"emulator: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    count = len(server.portal.data)
+    line = (
+        f"Bitrix24 emulator on {server.url} — webhook: {server.webhook_url} ({count} activities)\n"
+    )
+    sys.stdout.buffer.write(line.encode("utf-8"))
+    sys.stdout.flush()
+    while not stop.wait(0.5):
+        pass
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

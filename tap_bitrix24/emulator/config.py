@@ -1,0 +1,68 @@
+"""Runtime-tunable portal settings: limits, cost model, latency, scope, auth details.
+
+Everything here can be changed while the emulator runs (``POST /_emulator/config`` or
+``portal.configure(...)``), so one emulator can play a quiet portal and a busy one in a test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+DEFAULT_SCOPE = ("crm", "user_brief")
+
+
+@dataclass
+class Settings:
+    """All knobs. Modelled seconds are multiplied by ``time_factor`` to get real seconds."""
+
+    limits: bool = False
+    time_factor: float = 1.0
+    latency: bool = False
+    bucket_rate: float = 2.0
+    bucket_size: float = 50.0
+    operating_limit: float = 480.0
+    operating_window: float = 600.0
+    operating_min_record: float = 0.1
+    cost_keyset_page: float = 0.030
+    cost_offset_page: float = 0.030
+    cost_count_per_100k: float = 0.3
+    cost_skip_per_100k: float = 0.2
+    cost_other: float = 0.005
+    scope: list[str] = field(default_factory=lambda: list(DEFAULT_SCOPE))
+    require_https: bool = False
+    access_token_ttl: float = 3600.0
+    error_statuses: str = "documented"
+    unstable_ties: bool = False
+    fault_reset_seconds: float = 2.0
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply a partial update; unknown keys or bad values raise ValueError."""
+        known = {f.name: f for f in fields(self)}
+        staged: dict[str, Any] = {}
+        for key, value in changes.items():
+            if key not in known:
+                raise ValueError(f"unknown setting: {key}")
+            current = getattr(self, key)
+            if isinstance(current, bool):
+                if not isinstance(value, bool):
+                    raise ValueError(f"{key} must be true or false")
+            elif isinstance(current, float):
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                    raise ValueError(f"{key} must be a non-negative number")
+                value = float(value)
+            elif isinstance(current, list):
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ValueError(f"{key} must be a list of strings")
+                value = list(value)
+            elif key == "error_statuses" and value not in ("documented", "source"):
+                raise ValueError("error_statuses must be 'documented' or 'source'")
+            staged[key] = value
+        if staged.get("time_factor", self.time_factor) <= 0:
+            raise ValueError("time_factor must be > 0")
+        for key, value in staged.items():
+            setattr(self, key, value)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready copy."""
+        return asdict(self)
