@@ -116,8 +116,13 @@ class TapBitrix24(Tap):
         """``activities`` (schema from the portal's fields), its bindings and communications."""
         self.settings  # noqa: B018 - fail early on a bad setting
         self.checked_filter  # noqa: B018 - and on a bad filter, before any data moves
-        schema = build_schema(self.activity_fields)
-        if self.settings.detect_deletes:
+        settings = self.settings
+        schema = build_schema(
+            self.activity_fields,
+            include_communications=settings.include_communications,
+            include_files=settings.include_files,
+        )
+        if settings.detect_deletes:
             schema["properties"][DELETED_AT] = {"type": ["string", "null"], "format": "date-time"}
         return [
             ActivitiesStream(self, schema),

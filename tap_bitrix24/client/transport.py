@@ -38,6 +38,8 @@ NETWORK_ERRORS = (
     ConnectionResetError,
 )
 
+NETWORK_CODES = frozenset(e.__name__ for e in NETWORK_ERRORS)
+
 _JSON_ATTR = "_bitrix24_json"
 
 
@@ -218,6 +220,11 @@ class Bitrix24Client:
             return TapError(
                 f"the server at {self.host} does not answer like a Bitrix24 portal "
                 f"({description}) after {attempts} attempts; check webhook_url or portal_url"
+            )
+        if code.startswith("HTTP ") or code in NETWORK_CODES:
+            return TapError(
+                f"the portal {self.host} (or a proxy in front of it) kept failing: {code} "
+                f"({redact(description)}) after {attempts} attempts; try again later"
             )
         error = Bitrix24Error(code, redact(description))
         error.args = (f"{error} (gave up after {attempts} attempts)",)

@@ -24,14 +24,9 @@ class ActivitiesStream(ActivityWalkStream):
 
     @cached_property
     def _select(self) -> list[str]:
-        settings = self._bitrix_tap.settings
         properties = [p for p in self.schema["properties"] if p != DELETED_AT]
         selected = [p for p in properties if self.mask.get(("properties", p), True)]
-        extras = [f for f in ("IS_INCOMING_CHANNEL",) if f in selected]
-        if settings.include_communications and "COMMUNICATIONS" in selected:
-            extras.append("COMMUNICATIONS")
-        if settings.include_files and "FILES" in selected:
-            extras.append("FILES")
+        extras = [f for f in ("IS_INCOMING_CHANNEL", "COMMUNICATIONS", "FILES") if f in selected]
         defaults = [p for p in selected if p not in EXPLICIT_SELECT]
         if defaults == [p for p in properties if p not in EXPLICIT_SELECT]:
             return ["*", *extras]

@@ -83,11 +83,29 @@ def property_schema(name: str, info: Mapping[str, Any]) -> dict[str, Any] | None
     return schema
 
 
-def build_schema(fields: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """The stream schema: one property per field of ``crm.activity.fields``."""
+def build_schema(
+    fields: Mapping[str, Mapping[str, Any]],
+    *,
+    include_communications: bool = False,
+    include_files: bool = False,
+) -> dict[str, Any]:
+    """The stream schema: one property per field of ``crm.activity.fields``.
+
+    Left out: BINDINGS (filter-only), deprecated aliases (WEBDAV_ELEMENTS: Disk portals answer
+    with FILES), and COMMUNICATIONS/FILES unless the settings ask for them, so that every
+    property of the schema can actually be filled.
+    """
+    skip = set(FILTER_ONLY)
+    if not include_communications:
+        skip.add("COMMUNICATIONS")
+    if not include_files:
+        skip.add("FILES")
     properties: dict[str, Any] = {}
     for name, info in fields.items():
-        prop = property_schema(name, info if isinstance(info, Mapping) else {})
+        info = info if isinstance(info, Mapping) else {}
+        if name in skip or info.get("isDeprecated"):
+            continue
+        prop = property_schema(name, info)
         if prop is not None:
             properties[name] = prop
     return {"type": "object", "properties": properties, "required": ["ID"]}

@@ -17,19 +17,30 @@ def test_about_markdown_needs_no_config(tmp_path):
 
 
 def test_discover_lists_typed_properties_for_every_field(emulator, tmp_path):
-    done = run_cli(["--discover"], fast_config(emulator), tmp_path)
+    config = fast_config(emulator, include_communications=True, include_files=True)
+    done = run_cli(["--discover"], config, tmp_path)
     assert done.returncode == 0, done.stderr
     catalog = json.loads(done.stdout)
-    (stream,) = catalog["streams"]
-    assert stream["tap_stream_id"] == "activities"
+    streams = {s["tap_stream_id"]: s for s in catalog["streams"]}
+    assert set(streams) == {"activities", "activity_bindings", "activity_communications"}
+    stream = streams["activities"]
     props = stream["schema"]["properties"]
-    assert len(props) == 43 and "BINDINGS" not in props
+    assert len(props) == 42 and "BINDINGS" not in props
     assert props["ID"]["type"] == ["integer"]
+    assert props["OWNER_TYPE_ID"]["type"] == ["integer", "null"]
+    assert props["RESULT_SUM"]["type"] == ["number", "null"]
     assert props["LAST_UPDATED"]["format"] == "date-time"
     assert props["COMPLETED"]["type"] == ["boolean", "null"]
+    assert props["SETTINGS"]["type"] == ["object", "null"]
+    assert props["COMMUNICATIONS"]["items"]["properties"]["ENTITY_ID"]["type"] == [
+        "integer",
+        "null",
+    ]
     top = next(m for m in stream["metadata"] if m["breadcrumb"] == [])
     assert top["metadata"]["table-key-properties"] == ["ID"]
     assert top["metadata"]["valid-replication-keys"] == ["LAST_UPDATED"]
+    bindings_top = next(m for m in streams["activity_bindings"]["metadata"] if not m["breadcrumb"])
+    assert bindings_top["metadata"]["selected-by-default"] is False
 
 
 def _fails_cleanly(done, *words: str) -> str:

@@ -23,7 +23,11 @@ HEALING = [
 def test_a_mix_of_healing_faults_loses_nothing(fresh_emulator, control, pagination):
     control.post("faults", {"faults": HEALING})
     config = fast_config(
-        fresh_emulator, pagination=pagination, request_timeout=2, max_parallel_requests=2
+        fresh_emulator,
+        pagination=pagination,
+        request_timeout=2,
+        max_parallel_requests=2,
+        max_retries=20,
     )
     result = run_tap(config)
     assert sorted(set(result.ids)) == sorted(control.truth())

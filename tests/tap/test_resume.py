@@ -48,6 +48,7 @@ def _run_until_killed(config: dict, state: dict | None, kill_after_states: int, 
             if states >= kill_after_states:
                 process.send_signal(signal.SIGKILL)
                 break
+    process.stdout.close()
     process.wait(timeout=60)
     return records, last_state
 

@@ -13,13 +13,29 @@ _server = EmulatorServer(activities=400, seed=3, webhook_secret="std-suite-secre
 _server.start()
 atexit.register(_server.stop)
 
+CONFIG = {
+    "webhook_url": _server.webhook_url,
+    "requests_per_second": 1000,
+    "burst": 1000,
+    "start_date": "2020-01-01T00:00:00+00:00",
+    "include_communications": True,
+    "include_files": True,
+}
+
+
+def _everything_selected() -> dict:
+    """The discovered catalog with every stream selected (two are off by default)."""
+    catalog = TapBitrix24(config=CONFIG).catalog_dict
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = True
+    return catalog
+
+
 TestTapBitrix24 = get_tap_test_class(
     TapBitrix24,
-    config={
-        "webhook_url": _server.webhook_url,
-        "requests_per_second": 1000,
-        "burst": 1000,
-        "start_date": "2020-01-01T00:00:00+00:00",
-    },
+    config=CONFIG,
+    catalog=_everything_selected(),
     suite_config=SuiteConfig(max_records_limit=150),
 )

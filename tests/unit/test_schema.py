@@ -28,10 +28,17 @@ def sample() -> list[dict]:
     return _load("crm.activity.list.sample.json")["result"]
 
 
-def test_one_property_per_field_except_bindings(fields):
-    schema = build_schema(fields)
-    assert set(schema["properties"]) == set(fields) - {"BINDINGS"}
-    assert len(schema["properties"]) == 43
+def test_one_property_per_field_except_bindings_and_deprecated(fields):
+    schema = build_schema(fields, include_communications=True, include_files=True)
+    assert set(schema["properties"]) == set(fields) - {"BINDINGS", "WEBDAV_ELEMENTS"}
+    assert len(schema["properties"]) == 42
+
+
+def test_communications_and_files_only_when_asked(fields):
+    plain = build_schema(fields)
+    assert "COMMUNICATIONS" not in plain["properties"]
+    assert "FILES" not in plain["properties"]
+    assert "IS_INCOMING_CHANNEL" in plain["properties"]
 
 
 @pytest.mark.parametrize(
@@ -50,7 +57,8 @@ def test_one_property_per_field_except_bindings(fields):
     ],
 )
 def test_field_types(fields, field, expected_type):
-    assert build_schema(fields)["properties"][field]["type"] == expected_type
+    schema = build_schema(fields, include_communications=True, include_files=True)
+    assert schema["properties"][field]["type"] == expected_type
 
 
 def test_datetime_fields_are_date_time_strings(fields):
@@ -72,7 +80,7 @@ def test_unknown_type_maps_to_string_with_a_warning(caplog):
 
 
 def test_sample_page_converts_to_valid_records(fields, sample):
-    schema = build_schema(fields)
+    schema = build_schema(fields, include_communications=True, include_files=True)
     convert = RecordConverter(schema)
     validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker())
     for row in sample:
@@ -83,7 +91,7 @@ def test_sample_page_converts_to_valid_records(fields, sample):
 
 
 def test_sample_edge_cases(fields, sample):
-    convert = RecordConverter(build_schema(fields))
+    convert = RecordConverter(build_schema(fields, include_communications=True, include_files=True))
     by_id = {int(r["ID"]): convert(r) for r in sample}
     first = by_id[21]
     assert first["OWNER_TYPE_ID"] == 1
