@@ -80,7 +80,8 @@ def test_tap_settings_match_config_jsonschema() -> None:
     declared = _settings("extractors", "tap-bitrix24")
     assert sorted(declared) == sorted(props), (
         f"only in meltano.yml: {sorted(set(declared) - set(props))}; "
-        f"only in the tap: {sorted(set(props) - set(declared))}"
+        f"only in the tap: {sorted(set(props) - set(declared))} "
+        "(run: .venv/bin/python scripts/sync_meltano_settings.py)"
     )
     problems = []
     for name, prop in props.items():
