@@ -15,6 +15,7 @@ import re
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from .dates import PortalClock
@@ -78,6 +79,7 @@ DYNAMIC = (
     "AUTHOR_ID",
     "EDITOR_ID",
 )
+SLOT_ORDER = (*DYNAMIC, "N")
 MAX_DEADLINE_DAY = (9999, 12, 31)
 
 _FIRST = (
@@ -154,6 +156,9 @@ _EMAIL_SUBJECTS = (
 _MAIL_DOMAINS = ("example.com", "example.ru", "mail.example.org")
 
 
+_STATUS_JSON = {"1": b'"1"', "2": b'"2"', "3": b'"3"'}
+
+
 def mix(x: int) -> int:
     """splitmix64 finaliser: a good 64-bit hash of an integer."""
     x = (x + 0x9E3779B97F4A7C15) & M64
@@ -205,7 +210,7 @@ class Variant(NamedTuple):
     row: dict[str, Any]
     text_fields: tuple[str, ...]
     template: bytes
-    slots: tuple[str, ...]
+    pick: Callable[[tuple[Any, ...]], tuple[Any, ...]]
     direction: str
 
 
@@ -627,10 +632,15 @@ class Dataset:
         slot = re.compile(rb'"\\u0002([A-Z_]+)\\u0002"|\\u0001')
         slots = tuple(m.group(1).decode() if m.group(1) else "N" for m in slot.finditer(text))
         template = slot.sub(b"%s", text)
-        return Variant(kind, row, text_fields, template, slots, direction)
+        pick = itemgetter(*[SLOT_ORDER.index(name) for name in slots])
+        return Variant(kind, row, text_fields, template, pick, direction)
 
-    def _dynamic(self, pos: int) -> Dynamic:
-        """The per-row values: which variant, the number in its texts, times, people, status."""
+    def _core(self, pos: int) -> tuple[Any, ...]:
+        """Per-row values from (seed, id) and the stored columns, as a plain tuple (hot path).
+
+        (ident, variant, number, created, updated, start, end, deadline, finished, status,
+        responsible, author, editor, leftover hash bits)
+        """
         ident = self.ids[pos]
         h = mix((self._seed_key ^ ident * 0xD1B54A32D192ED03) & M64)
         kind = self.kind[pos]
@@ -668,12 +678,7 @@ class Dataset:
             finished = (deadline is not None and deadline < self.anchor - 86400) or roll < 30
         status = ("3" if h % 5 == 0 else "2") if finished else "1"
         h >>= 3
-        file_roll = h % 100
-        h >>= 7
-        files: tuple[int, ...] = ()
-        if file_roll < (25 if kind == EMAIL else 4):
-            files = tuple(ident * 8 + k for k in range(1 + h % 3))
-        return Dynamic(
+        return (
             ident,
             variant,
             number,
@@ -682,38 +687,64 @@ class Dataset:
             start,
             end,
             deadline,
-            "Y" if finished else "N",
+            finished,
             status,
             responsible,
             author,
             editor,
-            files,
+            h,
         )
 
+    def _dynamic(self, pos: int) -> Dynamic:
+        """The per-row values: which variant, the number in its texts, times, people, status."""
+        core = self._core(pos)
+        ident, variant, h = core[0], core[1], core[13]
+        file_roll = h % 100
+        h >>= 7
+        files: tuple[int, ...] = ()
+        if file_roll < (25 if variant.kind == EMAIL else 4):
+            files = tuple(ident * 8 + k for k in range(1 + h % 3))
+        return Dynamic(*core[:8], "Y" if core[8] else "N", *core[9:13], files)
+
     def fragment(self, pos: int) -> bytes:
-        """The row's JSON for the default select, exactly as :func:`json_encode` would print it."""
-        dyn = self._dynamic(pos)
-        if dyn.ident in self.versions:
+        """The row's JSON for the default select, exactly as :func:`json_encode` would print it.
+
+        The hot path of every list call: the variant's byte template filled with the row's
+        values, picked into slot order by a precomputed itemgetter.
+        """
+        ident = self.ids[pos]
+        if ident in self.versions:
             return json_encode(self.record(pos).row)
+        (_, variant, number, created, updated, start, end, deadline, finished, status,
+         responsible, author, editor, _) = self._core(pos)  # fmt: skip
         fmt = self.clock.fmt_json
-        values = {
-            "ID": b'"%d"' % dyn.ident,
-            "OWNER_ID": b'"%d"' % self.owner_id[pos],
-            "OWNER_TYPE_ID": b'"%d"' % self.owner_type[pos],
-            "CREATED": fmt(dyn.created),
-            "LAST_UPDATED": fmt(dyn.updated),
-            "START_TIME": fmt(dyn.start),
-            "END_TIME": fmt(dyn.end),
-            "DEADLINE": fmt(dyn.deadline),
-            "COMPLETED": b'"Y"' if dyn.completed == "Y" else b'"N"',
-            "STATUS": b'"%s"' % dyn.status.encode(),
-            "RESPONSIBLE_ID": b'"%d"' % dyn.responsible,
-            "AUTHOR_ID": b'"%d"' % dyn.author,
-            "EDITOR_ID": b'"%d"' % dyn.editor,
-            "N": dyn.number.encode(),
-        }
-        variant = dyn.variant
-        return variant.template % tuple([values[name] for name in variant.slots])
+        created_text = fmt(created)
+        updated_text = created_text if updated == created else fmt(updated)
+        start_text = created_text if start == created else fmt(start)
+        end_text = start_text if end == start else fmt(end)
+        if deadline == start:
+            deadline_text = start_text
+        elif deadline == end:
+            deadline_text = end_text
+        else:
+            deadline_text = fmt(deadline)
+        values = (
+            b'"%d"' % ident,
+            b'"%d"' % self.owner_id[pos],
+            b'"%d"' % self.owner_type[pos],
+            created_text,
+            updated_text,
+            start_text,
+            end_text,
+            deadline_text,
+            b'"Y"' if finished else b'"N"',
+            _STATUS_JSON[status],
+            b'"%d"' % responsible,
+            b'"%d"' % author,
+            b'"%d"' % editor,
+            number.encode(),
+        )
+        return variant.template % variant.pick(values)
 
     def _derive(self, pos: int, ident: int, version: int) -> Record:
         dyn = self._dynamic(pos)

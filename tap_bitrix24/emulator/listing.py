@@ -59,6 +59,11 @@ class Select:
     files: bool = False
     incoming: bool = False
 
+    @property
+    def has_extras(self) -> bool:
+        """Any opt-in key beyond the column set."""
+        return self.communications or self.files or self.incoming
+
     @classmethod
     def parse(cls, raw: Any) -> Select:
         """Read ``select`` the way the proxy and CSqlUtil do."""

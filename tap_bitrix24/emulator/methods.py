@@ -22,7 +22,7 @@ from .listing import (
     resolve_array_param,
     run_list,
 )
-from .php import Fragment, json_encode, php_intval
+from .php import json_encode, php_intval
 
 if TYPE_CHECKING:
     from .portal import CallContext
@@ -48,10 +48,14 @@ class RowList:
     select: Select
     file_base: str
     credential: str
-    fragments: list[Fragment] = field(default_factory=list)
+    fragments: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.fragments = [Fragment(self._render(p)) for p in self.positions]
+        if self.select.columns is None and not self.select.has_extras:
+            fragment = self.ds.fragment
+            self.fragments = [fragment(p) for p in self.positions]
+        else:
+            self.fragments = [self._render(p) for p in self.positions]
 
     def __len__(self) -> int:
         return len(self.positions)

@@ -207,10 +207,6 @@ _HEX = (
 )
 
 
-class Fragment(bytes):
-    """Already-encoded JSON, embedded verbatim by :func:`encode_tree` (pre-rendered rows)."""
-
-
 def json_encode(value: Any) -> bytes:
     """``json_encode`` as Bitrix24 calls it (HEX_TAG|HEX_AMP|HEX_APOS|HEX_QUOT, raw unicode)."""
     data = _ENCODE(value).encode("utf-8")
@@ -223,16 +219,30 @@ def json_encode(value: Any) -> bytes:
 
 
 def encode_tree(value: Any) -> bytes:
-    """Like :func:`json_encode`, but dicts/lists may hold :class:`Fragment` leaves."""
-    if isinstance(value, Fragment):
-        return bytes(value)
+    """Like :func:`json_encode`, but dicts/lists may hold bytes leaves (pre-encoded JSON)."""
+    if isinstance(value, bytes):
+        return value
     if isinstance(value, dict):
-        if not any(isinstance(v, (Fragment, dict, list)) for v in value.values()):
+        if not _has_fragment(value.values()):
             return json_encode(value)
         parts = [json_encode(str(k)) + b":" + encode_tree(v) for k, v in value.items()]
         return b"{" + b",".join(parts) + b"}"
     if isinstance(value, list):
-        if not any(isinstance(v, (Fragment, dict, list)) for v in value):
+        if value and all(type(v) is bytes for v in value):
+            return b"[" + b",".join(value) + b"]"
+        if not _has_fragment(value):
             return json_encode(value)
-        return b"[" + b",".join(encode_tree(v) for v in value) + b"]"
+        return b"[" + b",".join([encode_tree(v) for v in value]) + b"]"
     return json_encode(value)
+
+
+def _has_fragment(values: Any) -> bool:
+    for v in values:
+        if isinstance(v, bytes):
+            return True
+        if isinstance(v, dict):
+            if _has_fragment(v.values()):
+                return True
+        elif isinstance(v, list) and _has_fragment(v):
+            return True
+    return False
