@@ -13,8 +13,13 @@
 # The emulator is stopped on exit. Safe to run again: outputs are rewritten, the demo's state
 # (state ID dev:tap-bitrix24-to-target-jsonl:demo) is reset by run 1.
 #
+# Outputs: output/activities.jsonl (run 1), output/changes/activities.jsonl (run 2), Meltano's
+# logs output/meltano-run{1,2}.log, the emulator's output/emulator.log.
+#
 # Knobs: DEMO_ACTIVITIES (20000), DEMO_SEED (24), DEMO_PORT (8024), DEMO_UPDATES (300),
-#        DEMO_INSERTS (200), DEMO_INCREMENTAL (1; 0 skips steps 2-3), PYTHON, MELTANO_VERSION.
+#        DEMO_INSERTS (200), DEMO_INCREMENTAL (1; 0 skips steps 2-3), DEMO_STREAMS (activities;
+#        "all" adds activity_bindings and activity_communications, minutes slower at the portal's
+#        2 requests/s), DEMO_LOG_LEVEL (info), PYTHON, MELTANO_VERSION.
 set -euo pipefail
 
 # shellcheck source=scripts/_common.sh
@@ -28,8 +33,9 @@ SECRET="demo-secret"
 STATE_SUFFIX="demo"
 STATE_ID="dev:tap-bitrix24-to-target-jsonl:$STATE_SUFFIX"
 OUT_DIR="$REPO_ROOT/output"
+CHANGES_DIR="$OUT_DIR/changes"
 FULL_FILE="$OUT_DIR/activities.jsonl"
-CHANGES_FILE="$OUT_DIR/activities-changes.jsonl"
+CHANGES_FILE="$CHANGES_DIR/activities.jsonl"
 
 cd "$REPO_ROOT"
 started=$(date +%s)
@@ -43,10 +49,8 @@ meltano_install
 mkdir -p "$OUT_DIR"
 EMU_LOG="$OUT_DIR/emulator.log"
 EMU_PID=""
-TICKER_PID=""
 cleanup() {
     local rc=$?
-    [[ -n "$TICKER_PID" ]] && kill "$TICKER_PID" 2>/dev/null || true
     if [[ -n "$EMU_PID" ]] && kill -0 "$EMU_PID" 2>/dev/null; then
         log "Stopping the emulator (pid $EMU_PID)"
         kill -TERM "$EMU_PID" 2>/dev/null || true
@@ -78,34 +82,30 @@ BASE_URL="${WEBHOOK_URL%%/rest/*}"
 # Environment variables beat meltano.yml and .env: this run talks to the emulator, whatever
 # portal the project is otherwise configured for.
 export TAP_BITRIX24_WEBHOOK_URL="$WEBHOOK_URL"
-export TARGET_JSONL_DESTINATION_PATH="$OUT_DIR"
 export TARGET_JSONL_DO_TIMESTAMP_FILE=false
+# The activities stream only, unless DEMO_STREAMS=all: activity_bindings needs one batch request
+# per 50 activities, paced at the portal's 2 requests/s (about 3 minutes for 20,000 activities).
+if [[ "${DEMO_STREAMS:-activities}" != "all" ]]; then
+    export TAP_BITRIX24__SELECT='["activities.*"]'
+fi
 
-# ticker FILE: print the number of lines in FILE every few seconds (target-jsonl appends live).
-ticker() {
-    local last=-1 n
-    while sleep 5; do
-        n=$( (wc -l <"$1") 2>/dev/null || echo 0)
-        if [[ "$n" != "$last" ]]; then
-            printf '    ... %s records written to %s\n' "$n" "${1#"$REPO_ROOT"/}" >&2
-            last=$n
-        fi
-    done
-}
-
-# run_pipeline FILE [meltano run args...]: meltano run, with a progress ticker on FILE.
+# run_pipeline DIR LOG [meltano run args...]: meltano run writing <stream>.jsonl files into DIR
+# (emptied first: target-jsonl appends), the tap's progress lines on the terminal, the whole
+# Meltano log in LOG.
 run_pipeline() {
-    local file=$1; shift
-    rm -f "$file"
-    ticker "$file" & TICKER_PID=$!
-    local rc=0
-    "$MELTANO" --log-level="${DEMO_LOG_LEVEL:-warning}" run --state-id-suffix "$STATE_SUFFIX" \
-        "$@" tap-bitrix24 target-jsonl || rc=$?
-    kill "$TICKER_PID" 2>/dev/null || true
-    wait "$TICKER_PID" 2>/dev/null || true
-    TICKER_PID=""
-    [[ $rc -eq 0 ]] || die "meltano run failed (exit $rc); rerun with DEMO_LOG_LEVEL=info for details"
-    touch "$file"
+    local dir=$1 runlog=$2; shift 2
+    mkdir -p "$dir"
+    rm -f "$dir"/*.jsonl
+    set +e
+    TARGET_JSONL_DESTINATION_PATH="$dir" "$MELTANO" --log-level="${DEMO_LOG_LEVEL:-info}" --log-format=plain run \
+        --state-id-suffix "$STATE_SUFFIX" "$@" tap-bitrix24 target-jsonl 2>&1 \
+        | tee "$runlog" \
+        | grep --line-buffered -v -E 'METRIC: |Skipping parse of env var|Using systemdb|Reading state' \
+        | sed -u 's/^/    /'
+    local rc=${PIPESTATUS[0]}
+    set -e
+    [[ $rc -eq 0 ]] || die "meltano run failed (exit $rc); the whole log: ${runlog#"$REPO_ROOT"/}"
+    touch "$dir/activities.jsonl"
 }
 
 count() { wc -l <"$1" | tr -d ' '; }
@@ -116,7 +116,7 @@ secs_since() { local d=$(( $(now_ms) - $1 )); printf '%d.%d' $((d / 1000)) $(((d
 # --- 1. full extraction ----------------------------------------------------------------------
 log "Run 1: meltano run --full-refresh tap-bitrix24 target-jsonl"
 t0=$(now_ms)
-run_pipeline "$FULL_FILE" --full-refresh
+run_pipeline "$OUT_DIR" "$OUT_DIR/meltano-run1.log" --full-refresh
 full_s=$(secs_since "$t0")
 full_n=$(count "$FULL_FILE")
 
@@ -138,7 +138,7 @@ print(f"    updated {len(out.get('updated', []))}, inserted {len(out.get('insert
 PY
     log "Run 2: meltano run tap-bitrix24 target-jsonl (incremental, from the saved state)"
     t2=$(now_ms)
-    run_pipeline "$CHANGES_FILE"
+    run_pipeline "$CHANGES_DIR" "$OUT_DIR/meltano-run2.log"
     inc_s=$(secs_since "$t2")
     inc_n=$(count "$CHANGES_FILE")
 fi

@@ -186,3 +186,26 @@ def test_meltano_config_list(meltano: Meltano) -> None:
         assert f"{name} [env: TAP_BITRIX24_{name.upper()}]" in out, f"{name} not listed:\n{out}"
     assert SECRET_MARKER not in out, "meltano config list printed the webhook secret"
     assert "(redacted)" in out
+
+
+@pytest.mark.e2e
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "Meltano 4.4.1 casts a `kind: decimal` value given as a string (env var, .env) to "
+        "Decimal and then cannot JSON-encode it when writing the plugin's config file "
+        "('Object of type Decimal is not JSON serializable'); set such settings in meltano.yml "
+        "(`meltano config set`) instead"
+    ),
+)
+def test_decimal_setting_from_an_environment_variable(meltano: Meltano) -> None:
+    proc = meltano(
+        "--log-level=warning",
+        "config",
+        "print",
+        "tap-bitrix24",
+        env={"TAP_BITRIX24_REQUESTS_PER_SECOND": "3.5"},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert json.loads(proc.stdout)["requests_per_second"] == 3.5
