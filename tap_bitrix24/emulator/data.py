@@ -653,7 +653,7 @@ class Dataset:
         if start == NULL_TS:
             start = None
         spread = h & 0xFFFFF
-        h >>= 20
+        h = mix(h ^ 0x5DEECE66D)  # fresh bits for the rest
         deadline = end = start
         if kind == CALL:
             end = (start or created) + spread % 1500
@@ -672,12 +672,13 @@ class Dataset:
         editor = author if (h >> 12) & 1 else 1 + ((h >> 13) & 63) % 40
         roll = (h >> 19) % 100
         h >>= 26
+        status_roll = h % 5
+        h >>= 3
         if kind == OPENLINE:
             finished = created < self.anchor - 7 * 86400 or roll < 50
         else:
             finished = (deadline is not None and deadline < self.anchor - 86400) or roll < 30
-        status = ("3" if h % 5 == 0 else "2") if finished else "1"
-        h >>= 3
+        status = ("3" if status_roll == 0 else "2") if finished else "1"
         return (
             ident,
             variant,

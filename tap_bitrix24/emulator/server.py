@@ -25,6 +25,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "nginx"
     sys_version = ""
     timeout = 300
+    disable_nagle_algorithm = True  # headers and body go out at once; no 40 ms delayed-ACK stalls
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -160,7 +161,7 @@ class EmulatorServer:
         self.port = server.server_address[1]
         self.portal.base_url = self.url
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self._thread.start()
         return self
