@@ -26,6 +26,7 @@ class SyncResult:
     """What one tap run wrote to stdout."""
 
     records: list[dict[str, Any]] = field(default_factory=list)
+    by_stream: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     states: list[dict[str, Any]] = field(default_factory=list)
     schemas: list[dict[str, Any]] = field(default_factory=list)
     stdout: str = ""
@@ -50,7 +51,9 @@ def parse_singer(stdout: str) -> SyncResult:
         message = json.loads(line)
         kind = message.get("type")
         if kind == "RECORD":
-            result.records.append(message["record"])
+            result.by_stream.setdefault(message["stream"], []).append(message["record"])
+            if message["stream"] == "activities":
+                result.records.append(message["record"])
         elif kind == "STATE":
             result.states.append(message["value"])
         elif kind == "SCHEMA":
@@ -72,13 +75,28 @@ def fast_config(emulator: EmulatorServer, **extra: Any) -> dict[str, Any]:
     return config
 
 
-def run_tap(config: dict[str, Any], state: dict[str, Any] | None = None) -> SyncResult:
-    """Run a full sync in this process and capture its Singer output."""
+def run_tap(
+    config: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    *,
+    streams: list[str] | None = None,
+) -> SyncResult:
+    """Run a full sync in this process and capture its Singer output.
+
+    ``streams`` selects exactly those streams (default: the tap's default selection).
+    """
     from tap_bitrix24.tap import TapBitrix24
 
+    catalog = None
+    if streams is not None:
+        catalog = TapBitrix24(config=config).catalog_dict
+        for entry in catalog["streams"]:
+            for meta in entry["metadata"]:
+                if meta["breadcrumb"] == []:
+                    meta["metadata"]["selected"] = entry["tap_stream_id"] in streams
     buffer = io.StringIO()
     with redirect_stdout(buffer):
-        TapBitrix24(config=config, state=state, validate_config=True).sync_all()
+        TapBitrix24(config=config, state=state, catalog=catalog, validate_config=True).sync_all()
     return parse_singer(buffer.getvalue())
 
 
