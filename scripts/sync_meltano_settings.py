@@ -67,15 +67,32 @@ def settings_yaml(properties: dict[str, dict[str, Any]]) -> str:
 
 def main(argv: list[str]) -> int:
     """Rewrite (or with --check, verify) the generated block."""
+    from singer_sdk.helpers import capabilities
+
     from tap_bitrix24.tap import TapBitrix24
 
+    # Built-in settings the SDK merges in for its capabilities; Meltano adds those itself.
+    builtin = {
+        name
+        for extra in (
+            capabilities.STREAM_MAPS_CONFIG,
+            capabilities.FLATTENING_CONFIG,
+            capabilities.BATCH_CONFIG,
+        )
+        for name in extra["properties"]
+    }
+    props = {
+        name: prop
+        for name, prop in TapBitrix24.config_jsonschema["properties"].items()
+        if name not in builtin
+    }
     text = MELTANO_YML.read_text(encoding="utf-8")
     if BEGIN not in text or END not in text:
         print(f"markers not found in {MELTANO_YML}", file=sys.stderr)
         return 2
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    new = head + settings_yaml(TapBitrix24.config_jsonschema["properties"]) + tail
+    new = head + settings_yaml(props) + tail
     if "--check" in argv:
         if new != text:
             print(
