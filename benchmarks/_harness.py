@@ -101,6 +101,7 @@ class Emulator:
         self.base = ""
         self.banner = ""
         self.startup_seconds = 0.0
+        self.count = 0
 
     def __enter__(self) -> Emulator:
         self.start()
@@ -145,6 +146,8 @@ class Emulator:
         self.startup_seconds = time.monotonic() - started
         self.webhook = _READY.search(self.banner).group(1)  # type: ignore[union-attr]
         self.base = self.webhook.split("/rest/", 1)[0]
+        counted = re.search(r"\((\d+) activities\)", self.banner)
+        self.count = int(counted.group(1)) if counted else int(self.truth()["count"])
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it does not go within 10 s."""

@@ -269,7 +269,7 @@ def main() -> int:
     with emulator, tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         print(f"  {emulator.banner} (ready in {emulator.startup_seconds:.1f} s)", flush=True)
         emulator.configure(**cost_model_config())
-        expected = int(emulator.truth()["count"])
+        expected = emulator.count
         emulator_config = emulator.configure()  # echo of the settings in force, for the JSON
         for name in names:
             argv, kind = client_argv(name, emulator.webhook, factor, Path(tmp))

@@ -75,7 +75,7 @@ def measure(size: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any
     out: dict[str, Any] = {"activities": size, "runs": []}
     with emulator:
         print(f"  ready in {emulator.startup_seconds:.1f} s", flush=True)
-        expected = int(emulator.truth()["count"])
+        expected = emulator.count
         out["expected_rows"] = expected
         for pagination in args.pagination:
             config = {"webhook_url": emulator.webhook, "pagination": pagination, **UNTHROTTLED}
