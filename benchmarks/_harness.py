@@ -360,7 +360,16 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
+    head = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "--", "tap_bitrix24"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     return {
+        "repo_commit": head + (" + uncommitted tap_bitrix24 changes" if dirty else ""),
         "cpus": os.cpu_count(),
         "cpu_model": model,
         "python": sys.version.split()[0],

@@ -116,8 +116,12 @@ def summarize(run: ClientRun, stats: dict[str, Any], expected: int) -> dict[str,
     calls = stats.get("method_calls") or {}
     rows = run.rows
     rows_note = ""
+    sent = int(stats.get("rows") or 0)
     if run.status == "timed out" and not rows:
-        rows, rows_note = int(stats.get("rows") or 0), "sent by the emulator"
+        # Peers that return one list at the end have nothing to show yet: count what was sent.
+        rows, rows_note = sent, "sent by the emulator"
+    elif run.status == "failed" and sent > rows:
+        run.error += f" (after the emulator had sent {sent:,} rows)"
     if run.status == "ok" and rows != expected:
         run.status = "incomplete"
     cpu = run.user_seconds + run.sys_seconds
@@ -220,12 +224,30 @@ def chart(result: dict[str, Any], path: Path) -> None:
     for ax in (ax_wall, ax_rate):
         ax.set_xlim(0, max([*(ax.get_xlim()[1:]), 1]) * 1.35)
         ax.grid(axis="x", alpha=0.3)
+    from matplotlib.patches import Patch
+
+    shown = [s for s in colours if any(r["status"] == s for r in rows)]
+    ax_rate.legend(
+        handles=[Patch(color=colours[s], label=s) for s in shown], loc="lower right", fontsize=9
+    )
+    cost = result["cost_model_real_seconds"]
+    fig.text(
+        0.01,
+        0.01,
+        f"modelled server time: keyset page {cost['keyset_page_seconds']} s, COUNT "
+        f"{cost['count_seconds_per_100k']} s and offset scan {cost['offset_seconds_per_100k']} s "
+        f"per 100,000 rows; bucket {cost['bucket_rate']}/s burst {cost['bucket_size']}; operating "
+        f"{cost['operating_limit_seconds']} s per 10 min; all x {result['time_factor']:g}. "
+        f"Cap {result['timeout_seconds']:g} s per client.",
+        fontsize=8,
+        color="#495057",
+    )
     fig.suptitle(
         f"{result['activities']:,} activities, one local Bitrix24 emulator, time factor "
         f"{result['time_factor']:g} (limits and server latency on)",
         fontsize=11,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -243,8 +265,8 @@ def main() -> int:
         "(default 0.1: a real portal's minute takes 6 s)",
     )  # fmt: skip
     parser.add_argument(
-        "--timeout", type=float, default=300,
-        help="wall-clock cap per client in seconds (default 300); a client still running is "
+        "--timeout", type=float, default=90,
+        help="wall-clock cap per client in seconds (default 90); a client still running is "
         "stopped and reported as timed out with the rows it had",
     )  # fmt: skip
     parser.add_argument(

