@@ -31,6 +31,7 @@ def _ok(action: Callable[[], Any]) -> Any:
 ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "stats"): lambda p, b: p.stats(),
     ("POST", "stats/reset"): lambda p, b: _ok(p.reset_stats),
+    ("POST", "limits/reset"): lambda p, b: _ok(p.reset_limits),
     ("GET", "truth"): lambda p, b: p.truth(),
     ("POST", "mutate"): lambda p, b: p.mutate(**b),
     ("POST", "schedule"): lambda p, b: p.schedule(**b),

@@ -890,6 +890,17 @@ class Dataset:
         return done
 
     # ----------------------------------------------------------------- raw access
+    def column(self, field: str) -> array | None:
+        """The stored column of a field, when it has one (START_TIME holds NULL as NULL_TS)."""
+        return {
+            "ID": self.ids,
+            "CREATED": self.created,
+            "LAST_UPDATED": self.updated,
+            "START_TIME": self.start,
+            "OWNER_ID": self.owner_id,
+            "OWNER_TYPE_ID": self.owner_type,
+        }.get(field)
+
     def getter(self, field: str) -> Callable[[int], Any]:
         """Pos -> the field's SQL value (int / str / epoch seconds / float / None)."""
         direct: dict[str, Callable[[int], Any]] = {

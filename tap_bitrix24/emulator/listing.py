@@ -14,6 +14,7 @@ for conditions on derived columns and for the 50 rows printed.
 from __future__ import annotations
 
 import re
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -345,22 +346,31 @@ class ListResult:
 
 
 class _Indexes:
-    """Sorted indexes per field, rebuilt when the data generation changes."""
+    """Sorted indexes per field, rebuilt when the data generation changes.
+
+    Stored columns are indexed straight from their arrays (compact ``array('q')`` results);
+    derived columns go through their sort keys.
+    """
 
     def __init__(self) -> None:
         self.generation = -1
-        self.cache: dict[str, tuple[list[int], list[Any]]] = {}
+        self.cache: dict[str, tuple[Any, Any]] = {}
 
-    def get(self, ds: Dataset, name: str) -> tuple[list[int], list[Any]]:
+    def get(self, ds: Dataset, name: str) -> tuple[Any, Any]:
         if self.generation != ds.generation:
             self.cache.clear()
             self.generation = ds.generation
         found = self.cache.get(name)
         if found is None:
-            key = sort_key(ds, name)
-            keys = [key(p) for p in range(len(ds))]
-            order = sorted(range(len(ds)), key=keys.__getitem__)
-            found = (order, [keys[p] for p in order])
+            column = ds.column(name)
+            if column is not None:
+                order = array("q", sorted(range(len(ds)), key=column.__getitem__))
+                found = (order, array("q", [column[p] for p in order]))
+            else:
+                key = sort_key(ds, name)
+                keys = [key(p) for p in range(len(ds))]
+                ordered = sorted(range(len(ds)), key=keys.__getitem__)
+                found = (array("q", ordered), [keys[p] for p in ordered])
             self.cache[name] = found
         return found
 

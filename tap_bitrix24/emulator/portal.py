@@ -429,9 +429,13 @@ class Portal:
             return self.stats_data.as_dict()
 
     def reset_stats(self) -> None:
-        """Zero the counters (and empty the rate-limit buckets and operating-time windows)."""
+        """Zero the counters."""
         with self.lock:
             self.stats_data = Stats()
+
+    def reset_limits(self) -> None:
+        """Empty the rate-limit buckets and the operating-time windows."""
+        with self.lock:
             self.bucket.reset()
             self.limiter.reset()
             self.reset_hints.clear()

@@ -126,3 +126,13 @@ def test_config_roundtrip_and_validation(make_api) -> None:
     for bad in ({"nope": 1}, {"limits": "yes"}, {"time_factor": 0}, {"bucket_rate": -1}):
         assert api.control("POST", "config", bad, expect=400)["error"]
     assert api.control("GET", "config")["bucket_size"] == 10
+
+
+def test_limits_reset_endpoint(make_api) -> None:
+    api = make_api(limits=True, bucket_size=2, time_factor=100.0)
+    assert [api.raw("server.time").status_code for _ in range(3)] == [200, 200, 503]
+    api.control("POST", "stats/reset")  # counters only
+    assert api.raw("server.time").status_code == 503
+    api.control("POST", "limits/reset")
+    assert api.raw("server.time").status_code == 200
+    assert api.control("GET", "stats")["http_status"] == {"503": 1, "200": 1}

@@ -126,3 +126,18 @@ def test_keyset_walk_by_last_updated(api, shared_rows) -> None:
     )["result"]
     tail = [r["ID"] for r in expected[401:]]
     assert [r["ID"] for r in same + later][:50] == tail[:50]
+
+
+def test_unstable_ties_option(make_api) -> None:
+    """With unstable_ties, equal sort keys come back in a different order on every page."""
+    api = make_api(activities=400)
+
+    def null_start_ids(start: int) -> list[str]:
+        rows = page(api, start=start)["result"]
+        return [r["ID"] for r in rows if r["START_TIME"] == ""]
+
+    stable = null_start_ids(0)
+    assert stable == null_start_ids(0)
+    api.control("POST", "config", {"unstable_ties": True})
+    assert null_start_ids(0) == null_start_ids(0)  # same page: same order
+    assert null_start_ids(0) != stable
