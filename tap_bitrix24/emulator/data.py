@@ -88,7 +88,7 @@ class Dataset:
         self.created = array("q")
         self.updated = array("q")
         self.start = array("q")
-        self.owner_type = array("l")
+        self.owner_type = array("H")
         self.owner_id = array("q")
         self.kind = array("b")
         self.versions: dict[int, int] = {}
