@@ -15,6 +15,7 @@ import click
 import requests
 from requests.adapters import HTTPAdapter
 from singer_sdk import Tap
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_bitrix24.client.auth import OAuthAuth, TokenStore, WebhookAuth
@@ -38,6 +39,7 @@ class TapBitrix24(Tap):
     name = "tap-bitrix24"
     package_name = "tap-bitrix24"
     config_jsonschema = CONFIG_SCHEMA
+    message_writer_class = MsgSpecWriter  # the SDK's fast writer: a third of the CPU per record
 
     @cached_property
     def settings(self) -> Settings:

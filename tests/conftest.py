@@ -94,10 +94,11 @@ def run_tap(
             for meta in entry["metadata"]:
                 if meta["breadcrumb"] == []:
                     meta["metadata"]["selected"] = entry["tap_stream_id"] in streams
-    buffer = io.StringIO()
+    buffer = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")  # the writer needs .buffer
     with redirect_stdout(buffer):
         TapBitrix24(config=config, state=state, catalog=catalog, validate_config=True).sync_all()
-    return parse_singer(buffer.getvalue())
+    buffer.flush()
+    return parse_singer(buffer.buffer.getvalue().decode("utf-8"))
 
 
 def run_cli(

@@ -34,7 +34,7 @@ def test_webhook_secret_never_appears(tmp_path):
         )
         done = run_cli([], config, tmp_path)
         assert done.returncode == 0, done.stderr[-2000:]
-        records = [json.loads(line) for line in done.stdout.splitlines() if '"RECORD"' in line]
+        records = [json.loads(line) for line in done.stdout.split("\n") if '"RECORD"' in line]
         assert any(r["record"].get("FILES") for r in records)
         _assert_clean(done, [WEBHOOK_SECRET])
         assert "auth=" not in done.stdout
