@@ -36,8 +36,19 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Portal URL (OAuth)",
         description="Portal address for OAuth, e.g. https://example.bitrix24.com",
     ),
-    th.Property("client_id", th.StringType, title="OAuth client ID"),
-    th.Property("client_secret", th.StringType, secret=True, title="OAuth client secret"),
+    th.Property(
+        "client_id",
+        th.StringType,
+        title="OAuth client ID",
+        description="The application's client_id (local or Market app).",
+    ),
+    th.Property(
+        "client_secret",
+        th.StringType,
+        secret=True,
+        title="OAuth client secret",
+        description="The application's client_secret; sent only to oauth_token_url.",
+    ),
     th.Property(
         "refresh_token",
         th.StringType,
@@ -58,6 +69,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.StringType,
         default=DEFAULT_TOKEN_URL,
         title="OAuth token endpoint",
+        description="Where refresh tokens are exchanged (Bitrix24's central OAuth server).",
     ),
     th.Property(
         "token_store_path",
@@ -146,6 +158,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.NumberType,
         default=90,
         title="Request timeout (s)",
+        description="Seconds to wait for one HTTP answer before retrying it.",
     ),
     th.Property(
         "max_retries",
@@ -166,6 +179,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.NumberType,
         default=30,
         title="Progress log interval (s)",
+        description="How often long syncs log rows, rows/s, requests, throttling and what "
+        "remains (0 = only the final line).",
     ),
 ).to_dict()
 
