@@ -30,7 +30,7 @@ def _ok(action: Callable[[], Any]) -> Any:
 
 ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "stats"): lambda p, b: p.stats(),
-    ("POST", "stats/reset"): lambda p, b: _ok(p.reset_stats),
+    ("POST", "stats/reset"): lambda p, b: _ok(lambda: p.reset_stats(**b)),
     ("POST", "limits/reset"): lambda p, b: _ok(p.reset_limits),
     ("GET", "truth"): lambda p, b: p.truth(),
     ("POST", "mutate"): lambda p, b: p.mutate(**b),

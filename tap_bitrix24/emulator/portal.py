@@ -428,10 +428,15 @@ class Portal:
         with self.lock:
             return self.stats_data.as_dict()
 
-    def reset_stats(self) -> None:
-        """Zero the counters."""
+    def reset_stats(self, keep_limits: bool = False) -> None:
+        """Zero the counters and (unless `keep_limits`) the rate-limit and operating-time state.
+
+        A fresh start for the next client, which is what a comparison run needs.
+        """
         with self.lock:
             self.stats_data = Stats()
+            if not keep_limits:
+                self.reset_limits()
 
     def reset_limits(self) -> None:
         """Empty the rate-limit buckets and the operating-time windows."""

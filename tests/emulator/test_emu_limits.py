@@ -131,8 +131,13 @@ def test_config_roundtrip_and_validation(make_api) -> None:
 def test_limits_reset_endpoint(make_api) -> None:
     api = make_api(limits=True, bucket_size=2, time_factor=100.0)
     assert [api.raw("server.time").status_code for _ in range(3)] == [200, 200, 503]
-    api.control("POST", "stats/reset")  # counters only
+    api.control("POST", "stats/reset", {"keep_limits": True})  # counters only
     assert api.raw("server.time").status_code == 503
     api.control("POST", "limits/reset")
     assert api.raw("server.time").status_code == 200
     assert api.control("GET", "stats")["http_status"] == {"503": 1, "200": 1}
+    assert api.raw("server.time").status_code == 200
+    assert api.raw("server.time").status_code == 503
+    api.control("POST", "stats/reset")  # a fresh start: counters and limit state
+    assert api.raw("server.time").status_code == 200
+    assert api.control("GET", "stats")["http_status"] == {"200": 1}
