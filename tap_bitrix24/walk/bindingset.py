@@ -9,38 +9,15 @@ three flat arrays, not a dict of tuples, so a million activities stay in tens of
 
 from __future__ import annotations
 
-import base64
-import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 
+from tap_bitrix24.walk.packing import pack, unpack
+
 PREFIX = "b1:"
 
 Binding = tuple[int, int]  # (OWNER_TYPE_ID, OWNER_ID)
-
-
-def _varints(values: Iterable[int]) -> bytes:
-    out = bytearray()
-    for value in values:
-        while value >= 0x80:
-            out.append((value & 0x7F) | 0x80)
-            value >>= 7
-        out.append(value)
-    return bytes(out)
-
-
-def _read_varints(raw: bytes) -> Iterator[int]:
-    current = shift = 0
-    for byte in raw:
-        current |= (byte & 0x7F) << shift
-        if byte & 0x80:
-            shift += 7
-            continue
-        yield current
-        current = shift = 0
-    if shift:
-        raise ValueError("truncated binding snapshot")
 
 
 class BindingSnapshot:
@@ -112,7 +89,7 @@ class BindingSnapshot:
                     yield owner_type
                     yield owner_id
 
-        return PREFIX + base64.b64encode(zlib.compress(_varints(numbers()), 9)).decode("ascii")
+        return pack(PREFIX, numbers())
 
     @classmethod
     def decode(cls, text: str | None) -> BindingSnapshot:
@@ -120,13 +97,7 @@ class BindingSnapshot:
         snapshot = cls()
         if text is None:
             return snapshot
-        if not isinstance(text, str) or not text.startswith(PREFIX):
-            raise ValueError("not a binding snapshot")
-        try:
-            raw = zlib.decompress(base64.b64decode(text[len(PREFIX) :], validate=True))
-        except (zlib.error, ValueError) as exc:
-            raise ValueError(f"garbled binding snapshot ({exc})") from None
-        numbers = _read_varints(raw)
+        numbers = unpack(PREFIX, text)
         activity_id = 0
         try:
             for delta in numbers:
