@@ -20,13 +20,14 @@ import requests
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
-from tap_bitrix24.client.batch import BatchResult, php_query
+from tap_bitrix24.client.batch import MAX_COMMANDS, BatchResult, php_query
 from tap_bitrix24.client.transport import Bitrix24Client
 from tap_bitrix24.errors import StateError, TapError
 from tap_bitrix24.progress import Progress
 from tap_bitrix24.streams.base import Bitrix24Stream
 from tap_bitrix24.walk.keyset import (
     LIST_METHOD,
+    PAGE_SIZE,
     Chain,
     KeyRange,
     KeysetWalker,
@@ -248,29 +249,36 @@ class ActivityWalkStream(Bitrix24Stream):
         workers = self._bitrix_tap.settings.max_parallel_requests
         if workers <= 1:
             return [KeyRange(0, None)]
-        span = self._id_span(context)
-        if span is None:
+        survey = self._survey(context)
+        if survey is None:
             return [KeyRange(0, None)]
-        low, high = span
+        low, high, total = survey
+        self.progress.expected = total
+        if total <= PAGE_SIZE * MAX_COMMANDS:
+            return [KeyRange(0, None)]  # one chained batch reads it all
         return split_span(low - 1, high, workers)
 
-    def _id_span(self, context: Context | None) -> tuple[int, int] | None:
-        """Lowest and highest matching ID, from two cheap keyset pages in one batch."""
+    def _survey(self, context: Context | None) -> tuple[int, int, int] | None:
+        """Lowest and highest matching ID and the match count, in one batch of three calls.
+
+        The two ID look-ups are cheap keyset pages; the count is one COUNT query (indexed on
+        LAST_UPDATED for incremental syncs), used to skip splitting small walks and to estimate
+        what remains.
+        """
         condition = self.base_filter()
-        commands = {
-            name: f"{LIST_METHOD}?"
-            + php_query(
-                {"order": {"ID": order}, "filter": condition, "select": ["ID"], "start": -1}
-            )
-            for name, order in (("low", "ASC"), ("high", "DESC"))
-        }
-        result = BatchResult.from_body(
-            self.send_json("batch", {"halt": 0, "cmd": commands}, context)
-        )
+
+        def page(order: str, start: int) -> str:
+            query = {"order": {"ID": order}, "filter": condition, "select": ["ID"], "start": start}
+            return f"{LIST_METHOD}?" + php_query(query)
+
+        commands = {"low": page("ASC", -1), "high": page("DESC", -1), "count": page("ASC", 0)}
+        body = self.send_json("batch", {"halt": 0, "cmd": commands}, context)
+        result = BatchResult.from_body(body)
         low, high = result.result.get("low"), result.result.get("high")
         if not isinstance(low, list) or not isinstance(high, list) or not low or not high:
             return None
-        return int(low[0]["ID"]), int(high[0]["ID"])
+        total = result.total.get("count")
+        return int(low[0]["ID"]), int(high[0]["ID"]), int(total) if total else 0
 
     def _keyset_batches(self, context: Context | None) -> Iterator[list[dict[str, Any]]]:
         saved = self._load_walk()
