@@ -83,6 +83,8 @@ import socket, sys
 want = int(sys.argv[1])
 for port in ([want] if want else []) + [0]:
     with socket.socket() as s:
+        # Like the emulator's server: a port with only TIME_WAIT leftovers is free.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
