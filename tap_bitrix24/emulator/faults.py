@@ -175,6 +175,18 @@ class FaultBook:
                 return fault
         return None
 
+    def armed_reset(self, method: str, default_seconds: float) -> float | None:
+        """Seconds until the reset a pending OPERATION_TIME_LIMIT fault on `method` announces."""
+        found = None
+        for fault in self.faults:
+            if fault.exhausted or fault.kind not in ("429", "subcall_429"):
+                continue
+            if fault.method is not None and fault.method != method:
+                continue
+            seconds = fault.seconds if fault.seconds is not None else default_seconds
+            found = seconds if found is None else min(found, seconds)
+        return found
+
     def describe(self) -> list[dict[str, Any]]:
         """Current faults with their counters."""
         return [asdict(f) for f in self.faults]

@@ -43,9 +43,12 @@ Pred = Callable[[Any], bool]
 
 
 def resolve_array_param(params: dict[str, Any], name: str) -> tuple[bool, Any]:
-    """(present, value) of ``name`` under any of the spellings the CRM proxy accepts."""
+    """(present, value) of ``name`` under any of the spellings the CRM proxy accepts.
+
+    A null value counts as absent (PHP ``isset``).
+    """
     for key in (name, name.upper(), name.capitalize(), "ar" + name.capitalize()):
-        if key in params:
+        if params.get(key) is not None:
             return True, params[key]
     return False, None
 

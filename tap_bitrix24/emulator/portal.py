@@ -315,6 +315,11 @@ class Portal:
         reset = self.limiter.reset_at(
             key, now, ctx.now, settings.time_factor, settings.operating_window
         )
+        # A scripted 429 comes with a correct, near reset: announced while it is pending ...
+        armed = self.faults.armed_reset(method, settings.fault_reset_seconds)
+        if armed is not None:
+            reset = min(reset, math.ceil(now + armed * settings.time_factor))
+        # ... and kept for its duration after it fired.
         hint = self.reset_hints.get(method)
         if hint is not None and hint > now:
             reset = math.ceil(hint)

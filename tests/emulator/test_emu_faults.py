@@ -41,11 +41,22 @@ def test_error_kinds(make_api, kind, status, code) -> None:
 
 def test_429_announces_a_near_reset(make_api) -> None:
     api = make_api(time_factor=0.5)
-    add(api, {"kind": "429", "method": "crm.activity.list", "seconds": 4})
+    normal = api.call("crm.activity.list", {"start": -1})["time"]["operating_reset_at"]
+    assert normal >= time.time() + 290  # a full window (600 s x 0.5) when nothing is recorded
+    add(api, {"kind": "429", "method": "crm.activity.list", "seconds": 4, "after_requests": 1})
     before = time.time()
+    pending = api.call("crm.activity.list", {"start": -1})["time"]["operating_reset_at"]
+    assert before + 1 <= pending <= math.ceil(before + 2 + 1)  # announced while pending
+    assert api.call("server.time")["time"]["operating_reset_at"] >= before + 290  # other methods
     assert api.raw("crm.activity.list", {"start": -1}).status_code == 429
     block = api.call("crm.activity.list", {"start": -1})["time"]
-    assert before + 1 <= block["operating_reset_at"] <= math.ceil(before + 2 + 1)
+    assert before + 1 <= block["operating_reset_at"] <= math.ceil(time.time() + 2 + 1)
+    while time.time() < block["operating_reset_at"]:
+        time.sleep(0.1)
+    assert (
+        api.call("crm.activity.list", {"start": -1})["time"]["operating_reset_at"]
+        > time.time() + 290
+    )
 
 
 def test_html_kinds(make_api) -> None:

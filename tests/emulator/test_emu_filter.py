@@ -226,6 +226,18 @@ def test_bindings_with_owner_id(api) -> None:
     assert sorted(listed(api, flt)[0]) == expected
 
 
+def test_null_params_count_as_absent(api) -> None:
+    body = api.call("crm.activity.list", {"filter": None, "order": None, "select": None})
+    assert body["total"] == 1200 and len(body["result"][0]) == 39
+
+
+def test_param_spellings(api, shared_rows) -> None:
+    pivot = int(shared_rows[-5]["ID"])
+    for key in ("filter", "FILTER", "Filter", "arFilter"):
+        body = api.call("crm.activity.list", {key: {">ID": pivot}, "start": -1})
+        assert len(body["result"]) == 4, key
+
+
 def test_filter_must_be_array(api) -> None:
     body = api.call("crm.activity.list", {"filter": "ID=5"}, expect=400)
     assert body == {"error": "", "error_description": "Parameter 'filter' must be array."}
