@@ -379,14 +379,17 @@ def postgres() -> Postgres:
         password=os.environ.get("TEST_PG_PASSWORD", "tap_bitrix24_test"),
         database=os.environ.get("TEST_PG_DATABASE", "tap_bitrix24_test"),
     )
+    error = None
     try:
         with pg.connect() as conn:
             conn.execute("SELECT 1")
     except Exception as exc:
+        error = str(exc).strip()
+    if error is not None:
         pytest.fail(
-            f"PostgreSQL is not reachable as {pg.user}@{pg.host}:{pg.port}/{pg.database}: {exc}\n"
-            "Run ./scripts/test.sh (it installs/starts PostgreSQL and creates the role and "
-            "database) or set TEST_PG_HOST/PORT/USER/PASSWORD/DATABASE.",
+            f"PostgreSQL is not reachable as {pg.user}@{pg.host}:{pg.port}/{pg.database}: "
+            f"{error}\nRun ./scripts/test.sh (it installs/starts PostgreSQL and creates the "
+            "role and database) or set TEST_PG_HOST/PORT/USER/PASSWORD/DATABASE.",
             pytrace=False,
         )
     return pg
