@@ -452,7 +452,12 @@ def run_list(
             collect(lu[0][lu[2] : lu[3]], in_lu)
         else:
             seq = range(lo, hi) if ascending else range(hi - 1, lo - 1, -1)
-            _emit((p for p in seq if all(t(p) for t in in_range)), pager, mult)
+            if in_range or mult:
+                _emit((p for p in seq if all(t(p) for t in in_range)), pager, mult)
+            else:  # every position in the range matches once: slice, no scan
+                pager.total = len(seq)
+                pager.first = list(seq[:PAGE])
+                pager.window = list(seq[pager.skip : pager.skip + PAGE])
     elif first == "LAST_UPDATED" and lu is not None and lu_size <= (hi - lo) * 4:
         _stream(lu[0], lu[1], lu[2], lu[3], ascending, order, ds, in_lu, pager, mult, tiebreak)
     elif lu is not None and lu_size < hi - lo:
@@ -524,6 +529,14 @@ def _stream(
 ) -> None:
     """Walk a sorted index slice; each run of equal first keys is ordered by the other keys."""
     rest = order[1:]
+    if not tests and mult is None:
+        # Every entry matches once: only the tie groups around the two windows need ordering.
+        pager.total = b - a
+        span = (idx_order, idx_keys, a, b, ascending, rest, ds, tiebreak)
+        pager.first = _ordered_slice(*span, 0, PAGE)
+        if not pager.keyset:
+            pager.window = _ordered_slice(*span, pager.skip, pager.skip + PAGE)
+        return
     step = 1 if ascending else -1
     i = a if ascending else b - 1
     end = b if ascending else a - 1
@@ -543,6 +556,42 @@ def _stream(
                 pager.add(p, times)
         if pager.done:
             return
+
+
+def _ordered_slice(
+    idx_order: Any,
+    idx_keys: Any,
+    a: int,
+    b: int,
+    ascending: bool,
+    rest: list[tuple[str, bool]],
+    ds: Dataset,
+    tiebreak: Callable[[int], int],
+    r0: int,
+    r1: int,
+) -> list[int]:
+    """Rows r0..r1 (query order) of index entries a..b, as :func:`_stream` would order them."""
+    r1 = min(r1, b - a)
+    if r0 >= r1:
+        return []
+    j0, j1 = (a + r0, a + r1) if ascending else (b - r1, b - r0)
+    g0 = bisect_left(idx_keys, idx_keys[j0], a, b)
+    g1 = bisect_right(idx_keys, idx_keys[j1 - 1], a, b)
+    out: list[int] = []
+    i = g0 if ascending else g1 - 1
+    end = g1 if ascending else g0 - 1
+    step = 1 if ascending else -1
+    while i != end:
+        key = idx_keys[i]
+        group = []
+        while i != end and idx_keys[i] == key:
+            group.append(idx_order[i])
+            i += step
+        if len(group) > 1:
+            _order_rows(group, ds, rest, tiebreak)
+        out += group
+    offset = (g0 - a) if ascending else (b - g1)
+    return out[r0 - offset : r1 - offset]
 
 
 def parse_start(params: dict[str, Any]) -> int:
