@@ -6,13 +6,15 @@ on stderr and a non-zero exit instead of a traceback.
 
 from __future__ import annotations
 
+import io
 import sys
 from datetime import datetime, timezone
 from functools import cached_property
-from typing import Any
+from typing import IO, Any
 
 import click
 import requests
+import simplejson
 from requests.adapters import HTTPAdapter
 from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
@@ -21,7 +23,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_bitrix24.client.auth import OAuthAuth, TokenStore, WebhookAuth
 from tap_bitrix24.client.redact import install_log_redaction, redact
 from tap_bitrix24.client.transport import Bitrix24Client, RetryPolicy
-from tap_bitrix24.errors import TapError
+from tap_bitrix24.errors import StateError, TapError
 from tap_bitrix24.settings import CONFIG_SCHEMA, Settings, parse_settings
 from tap_bitrix24.streams.activities import ActivitiesStream
 from tap_bitrix24.streams.bindings import SCHEMA as BINDINGS_SCHEMA
@@ -31,6 +33,12 @@ from tap_bitrix24.streams.communications import ActivityCommunicationsStream
 from tap_bitrix24.streams.deletions import DELETED_AT
 from tap_bitrix24.streams.filters import validate_filter
 from tap_bitrix24.streams.schema import build_schema
+
+STREAM_NAMES = {
+    ActivitiesStream.name,
+    ActivityBindingsStream.name,
+    ActivityCommunicationsStream.name,
+}
 
 
 class TapBitrix24(Tap):
@@ -132,6 +140,28 @@ class TapBitrix24(Tap):
             ActivityCommunicationsStream(self, COMMUNICATIONS_SCHEMA),
         ]
 
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Refuse a STATE that is not this tap's before any data moves."""
+        check_state(state, STREAM_NAMES)
+        super().load_state(state)
+
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: Any = None,
+        state: IO[str] | None = None,
+        catalog: IO[str] | None = None,
+    ) -> None:
+        """Read --state and --catalog here, so unreadable files get a clear message."""
+        state = _readable_json(state, "--state", "the last STATE the tap emitted")
+        catalog = _readable_json(catalog, "--catalog", "a catalog from --discover")
+        super().invoke(
+            about=about, about_format=about_format, config=config, state=state, catalog=catalog
+        )
+
     @classmethod
     def get_singer_command(cls) -> click.Command:
         """The SDK's command, with user-facing errors printed as one line."""
@@ -150,10 +180,59 @@ class _CleanErrorsCommand(click.Command):
         except TapError as exc:
             click.echo(f"tap-bitrix24: error: {redact(str(exc))}", err=True)
             sys.exit(exc.exit_code)
+        except simplejson.JSONDecodeError as exc:  # the SDK reads --config files itself
+            click.echo(
+                f"tap-bitrix24: error: a --config file is not valid JSON ({exc}); fix the file",
+                err=True,
+            )
+            sys.exit(2)
         except ConfigValidationError as exc:
             problems = "; ".join(redact(str(e)) for e in exc.errors) or redact(str(exc))
             click.echo(f"tap-bitrix24: error: invalid settings: {problems}", err=True)
             sys.exit(2)
+
+
+def _readable_json(handle: IO[str] | None, option: str, expected: str) -> IO[str] | None:
+    """Return a fresh handle on the same text, or raise a one-line error if it is not JSON."""
+    if handle is None:
+        return None
+    text = handle.read()
+    try:
+        value = simplejson.loads(text)
+    except simplejson.JSONDecodeError as exc:
+        raise StateError(f"{option} file is not valid JSON ({exc}); pass {expected}") from None
+    if not isinstance(value, dict):
+        raise StateError(f"{option} file must hold a JSON object; pass {expected}")
+    return io.StringIO(text)
+
+
+def check_state(state: Any, streams: set[str]) -> None:
+    """Check that ``state`` is a Singer STATE of this tap's streams."""
+    hint = "pass the last STATE this tap emitted, or none for a full sync"
+    if not isinstance(state, dict):
+        raise StateError(f"the state must be a JSON object; {hint}")
+    bookmarks = state.get("bookmarks", {})
+    if not isinstance(bookmarks, dict):
+        raise StateError(f"the state's 'bookmarks' must be an object; {hint}")
+    unknown = sorted(set(bookmarks) - streams)
+    if unknown:
+        raise StateError(
+            "the state holds bookmarks for stream(s) this tap does not have: "
+            + ", ".join(unknown)
+            + f" (the state of another tap?); {hint}"
+        )
+    for name, stream_state in bookmarks.items():
+        if not isinstance(stream_state, dict):
+            raise StateError(f"the state of stream '{name}' must be an object; {hint}")
+        value = stream_state.get("replication_key_value")
+        if value is not None:
+            try:
+                datetime.fromisoformat(str(value))
+            except ValueError:
+                raise StateError(
+                    f"the bookmark of stream '{name}' ({str(value)[:40]!r}) is not a date-time; "
+                    f"{hint}"
+                ) from None
 
 
 if __name__ == "__main__":

@@ -119,3 +119,39 @@ def test_unreachable_portal(tmp_path):
     }
     text = _fails_cleanly(run_cli([], config, tmp_path), "127.0.0.1:9")
     assert "abcdef" not in text
+
+
+@pytest.mark.parametrize(
+    ("state", "words"),
+    [
+        ("{not json", ["--state", "not valid JSON"]),
+        ('["a list"]', ["--state", "JSON object"]),
+        (
+            '{"bookmarks": {"deals": {"replication_key_value": "2024-01-01"}}}',
+            ["deals", "another tap"],
+        ),
+        (
+            '{"bookmarks": {"activities": {"replication_key_value": "soon"}}}',
+            ["activities", "date-time"],
+        ),
+        (
+            '{"bookmarks": {"activities": {"walk": {"ranges": "x", "signpost": "y"}}}}',
+            ["activities", "unreadable"],
+        ),
+    ],
+)
+def test_unusable_state_gets_one_clear_line(emulator, tmp_path, state, words):
+    (tmp_path / "state.json").write_text(state)
+    config = fast_config(emulator)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    done = run_cli(
+        ["--config", str(tmp_path / "config.json"), "--state", str(tmp_path / "state.json")],
+        None,
+        tmp_path,
+    )
+    _fails_cleanly(done, *words)
+
+
+def test_unreadable_config_file(tmp_path):
+    (tmp_path / "broken.json").write_text("{webhook_url: nope")
+    _fails_cleanly(run_cli(["--config", str(tmp_path / "broken.json")], None, tmp_path), "--config")
