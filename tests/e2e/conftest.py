@@ -96,9 +96,30 @@ def _venv(kind: str, name: str) -> Path:
     return REPO / ".meltano" / kind / name / "venv"
 
 
+def _meltano_install(meltano_bin: str, *args: str) -> None:
+    proc = subprocess.run(
+        [meltano_bin, "install", *args],
+        cwd=REPO,
+        env=_clean_env({"MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    if proc.returncode != 0:
+        pytest.fail(
+            f"`meltano install {' '.join(args)}` failed:\n{tail(proc.stdout + proc.stderr)}",
+            pytrace=False,
+        )
+
+
 @pytest.fixture(scope="session")
 def installed_plugins(meltano_bin: str) -> Path:
-    """The repository's `.meltano` with every plugin installed (`meltano install` if needed)."""
+    """The repository's `.meltano` with every plugin installed and the tap's venv current.
+
+    Same rule as scripts/_common.sh: `meltano install` when a venv is missing, and a clean
+    reinstall of the (editable) tap when pyproject.toml changed since it was installed.
+    """
     missing = [
         name
         for kind, names in PLUGINS.items()
@@ -106,20 +127,14 @@ def installed_plugins(meltano_bin: str) -> Path:
         if not (_venv(kind, name) / "bin" / "python").exists()
     ]
     if missing:
-        proc = subprocess.run(
-            [meltano_bin, "install"],
-            cwd=REPO,
-            env=_clean_env({"MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}),
-            capture_output=True,
-            text=True,
-            timeout=1200,
-            check=False,
-        )
-        if proc.returncode != 0:
-            pytest.fail(
-                f"`meltano install` failed for {missing}:\n{tail(proc.stdout + proc.stderr)}",
-                pytrace=False,
-            )
+        _meltano_install(meltano_bin)
+    stamp = _venv("extractors", "tap-bitrix24").parent / "pyproject.sha256"
+    digest = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
+    recorded = stamp.read_text().strip() if stamp.exists() else None
+    if recorded != digest:
+        if recorded is not None:
+            _meltano_install(meltano_bin, "--clean", "tap-bitrix24")
+        stamp.write_text(digest + "\n")
     return REPO / ".meltano"
 
 
@@ -305,10 +320,16 @@ def start_emulator(
 
 
 @pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    """A module-private emulator (tests in a module see each other's mutations)."""
+def emulator(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Emulator]:
+    """A module-private emulator (tests in a module see each other's mutations).
+
+    A module may set ``EMULATOR_ACTIVITIES`` to change the number of activities.
+    """
     _skip_if_asked()
-    emu = start_emulator(tmp_path_factory.mktemp("emulator"))
+    activities = getattr(request.module, "EMULATOR_ACTIVITIES", E2E_ACTIVITIES)
+    emu = start_emulator(tmp_path_factory.mktemp("emulator"), activities=activities)
     try:
         yield emu
     finally:

@@ -1,0 +1,82 @@
+"""Every stream, with COMMUNICATIONS and FILES, through both loaders.
+
+target-jsonl validates each record against the stream's schema with a Draft 4 validator and
+crashes on a violation; target-postgres turns each schema into a table. A small portal keeps the
+binding calls (one batch request per 50 activities) within the rate limit's burst.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import Emulator, Meltano, Postgres, read_jsonl
+
+pytestmark = pytest.mark.e2e
+
+EMULATOR_ACTIVITIES = 600
+ALL_STREAMS = {
+    "TAP_BITRIX24__SELECT": json.dumps(["*.*"]),
+    "TAP_BITRIX24_INCLUDE_COMMUNICATIONS": "true",
+    "TAP_BITRIX24_INCLUDE_FILES": "true",
+}
+
+
+@pytest.fixture(scope="module")
+def streams(project: Meltano) -> list[str]:
+    """Stream names from the tap's catalog, as Meltano discovers them."""
+    proc = project("--log-level=warning", "invoke", "--no-install", "tap-bitrix24", "--discover")
+    names = [s["tap_stream_id"] for s in json.loads(proc.stdout)["streams"]]
+    assert "activities" in names, names
+    return names
+
+
+@pytest.fixture(scope="module")
+def jsonl_dir(
+    project: Meltano, streams: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Output directory of one all-streams `meltano run tap-bitrix24 target-jsonl`."""
+    out = tmp_path_factory.mktemp("jsonl-all")
+    env = {**ALL_STREAMS, "TARGET_JSONL_DESTINATION_PATH": str(out)}
+    project.run("tap-bitrix24", "target-jsonl", env=env)
+    return out
+
+
+def test_jsonl_accepts_every_stream(jsonl_dir: Path, streams: list[str], emulator: Emulator):
+    counts = {name: len(read_jsonl(jsonl_dir / f"{name}.jsonl")) for name in streams}
+    assert all(counts.values()), f"streams without records: {counts}"
+    activities = read_jsonl(jsonl_dir / "activities.jsonl")
+    assert {int(r["ID"]) for r in activities} == set(emulator.truth())
+    assert any(r.get("COMMUNICATIONS") for r in activities), "no COMMUNICATIONS selected"
+    assert any(r.get("FILES") for r in activities), "no FILES selected"
+
+
+def test_no_output_carries_the_webhook_secret(jsonl_dir: Path, emulator: Emulator):
+    secret = emulator.webhook_url.rstrip("/").rsplit("/", 1)[1]
+    for path in jsonl_dir.glob("*.jsonl"):
+        assert secret not in path.read_text(encoding="utf-8"), f"{path.name} holds the secret"
+
+
+def test_postgres_loads_every_stream(
+    project: Meltano,
+    postgres: Postgres,
+    pg_schema: str,
+    jsonl_dir: Path,
+    streams: list[str],
+):
+    project.run(
+        "tap-bitrix24", "target-postgres", env={**ALL_STREAMS, **postgres.target_env(pg_schema)}
+    )
+    with postgres.connect() as conn:
+        tables = {
+            name
+            for (name,) in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (pg_schema,),
+            )
+        }
+        assert set(streams) <= tables, tables
+        count = conn.execute(f'SELECT count(*) FROM "{pg_schema}"."activities"').fetchone()[0]
+    assert count == len(read_jsonl(jsonl_dir / "activities.jsonl"))
