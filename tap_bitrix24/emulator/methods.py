@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .data import Dataset
 from .errors import ApiError
-from .fields import DEFAULT_SELECT, activity_fields, communication_fields
+from .fields import activity_fields, communication_fields
 from .listing import (
     Select,
     compile_filter,
@@ -208,6 +208,3 @@ METHODS: dict[str, tuple[Handler, str | None]] = {
     "scope": (scope, None),
 }
 NOT_IN_BATCH = frozenset({"batch", "download", "upload"})
-LIST_METHODS = frozenset({"crm.activity.list"})
-
-__all__ = ["DEFAULT_SELECT", "LIST_METHODS", "METHODS", "NOT_IN_BATCH", "CallResult", "RowList"]
