@@ -160,7 +160,7 @@ class Emulator:
             self.proc.kill()
             self.proc.wait()
 
-    def _call(self, path: str, body: dict | None = None) -> Any:
+    def _call(self, path: str, body: dict | None = None, timeout: float = 60) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
             self.base + path,
@@ -168,12 +168,12 @@ class Emulator:
             method="GET" if body is None else "POST",
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read() or b"null")
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, timeout: float = 60) -> dict[str, Any]:
         """``GET /_emulator/stats``."""
-        return self._call("/_emulator/stats")
+        return self._call("/_emulator/stats", timeout=timeout)
 
     def reset_stats(self) -> None:
         """``POST /_emulator/stats/reset``."""
@@ -186,6 +186,44 @@ class Emulator:
     def truth(self) -> dict[str, Any]:
         """``GET /_emulator/truth``."""
         return self._call("/_emulator/truth")
+
+
+class StatsWatcher:
+    """Keeps the newest ``/_emulator/stats`` snapshot while a client runs.
+
+    A client stopped at its time cap can leave a queue of slow requests in the emulator, which
+    then answers nothing (the control routes included) until it has worked through them; the
+    snapshot taken just before is the best figure there is then.
+    """
+
+    def __init__(self, emulator: Emulator, every: float = 2.0) -> None:
+        self.emulator = emulator
+        self.every = every
+        self.snapshot: dict[str, Any] = {}
+        self.taken_at = 0.0
+        self._started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> StatsWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.poll(timeout=self.every)
+
+    def poll(self, timeout: float) -> bool:
+        """Take a snapshot now; False if the emulator did not answer in time."""
+        try:
+            self.snapshot = self.emulator.stats(timeout=timeout)
+        except OSError:
+            return False
+        self.taken_at = time.monotonic() - self._started
+        return True
 
 
 # --------------------------------------------------------------------------- measured clients

@@ -115,7 +115,7 @@ def measure(size: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any
             out["runs"].append(row)
             print(
                 f"  {row['status']}: {row['rows']:,} rows in {row['wall_seconds']:.1f} s, "
-                f"{row['cpu_us_per_row']} µs CPU/row, peak {row['peak_rss_mb']:.0f} MB"
+                f"{row['cpu_us_per_row'] or '-'} µs CPU/row, peak {row['peak_rss_mb']:.0f} MB"
                 + (f" ({row['error']})" if row["error"] else ""),
                 flush=True,
             )
