@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +21,20 @@ from singer_sdk import typing as th
 from tap_bitrix24.client.auth import DEFAULT_TOKEN_URL
 from tap_bitrix24.errors import ConfigError
 
+logger = logging.getLogger("tap-bitrix24")
+
 OAUTH_KEYS = ("portal_url", "client_id", "client_secret", "refresh_token")
+#: Settings the SDK adds to every tap (stream maps, flattening, batch).
+_SDK_SETTINGS = {
+    "stream_maps",
+    "stream_map_config",
+    "faker_config",
+    "flattening_enabled",
+    "flattening_max_depth",
+    "flattening_max_key_length",
+    "flattening_separator",
+    "batch_config",
+}
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
@@ -281,8 +296,46 @@ def parse_start_date(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "boolean": (bool,),
+    "integer": (int, Decimal),
+    "number": (int, float, Decimal),
+    "object": (dict,),
+}
+
+
+def check_types(config: dict[str, Any]) -> None:
+    """Each known setting has its schema's JSON type (also when the SDK skipped validation)."""
+    properties = CONFIG_SCHEMA["properties"]
+    for key, value in config.items():
+        if value is None or key not in properties:
+            continue
+        types = properties[key].get("type", [])
+        types = [types] if isinstance(types, str) else types
+        wanted = [t for t in types if t in _JSON_TYPES]
+        if not wanted:
+            continue
+        ok = any(isinstance(value, _JSON_TYPES[t]) for t in wanted)
+        if isinstance(value, bool) and "boolean" not in wanted:
+            ok = False
+        if ok and "integer" in wanted and "number" not in wanted and not isinstance(value, bool):
+            ok = value == int(value)
+        if not ok:
+            shown = str(value) if isinstance(value, Decimal) else repr(value)
+            raise ConfigError(f"{key}: expected {' or '.join(wanted)}, got {shown}")
+
+
 def parse_settings(config: dict[str, Any]) -> Settings:
     """Validate what the JSON schema cannot: auth choice, URLs, ranges, start_date."""
+    check_types(config)
+    unknown = sorted(set(config) - set(CONFIG_SCHEMA["properties"]) - _SDK_SETTINGS)
+    if unknown:
+        logger.warning(
+            "Ignoring unknown setting(s): %s (check the spelling; `tap-bitrix24 --about` "
+            "lists the settings)",
+            ", ".join(unknown),
+        )
     webhook = (config.get("webhook_url") or "").strip()
     oauth_given = [k for k in OAUTH_KEYS if config.get(k)]
     if webhook and oauth_given:

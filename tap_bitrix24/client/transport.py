@@ -120,6 +120,7 @@ class Bitrix24Client:
         self.counters = RequestCounters()
         self._sleep = sleep
         self._count_lock = threading.Lock()
+        self._reached = False  # has the portal answered anything yet?
         self.host = urlsplit(rest_base).netloc
 
     # -- building and sending -------------------------------------------------------------
@@ -198,7 +199,10 @@ class Bitrix24Client:
             except NETWORK_ERRORS as exc:
                 attempt += 1
                 code = type(exc).__name__
-                if attempt >= self.retry.max_tries:
+                # A portal that never answered in this run (no DNS, refused) rarely heals in
+                # minutes: give up sooner than on a portal that was answering a moment ago.
+                limit = self.retry.max_tries if self._reached else min(3, self.retry.max_tries)
+                if attempt >= limit:
                     raise TapError(
                         f"cannot talk to the portal {self.host}: {code} after {attempt} attempts;"
                         " check the portal address (webhook_url or portal_url) and the network"
@@ -243,6 +247,7 @@ class Bitrix24Client:
 
     def check(self, response: requests.Response) -> None:
         """Raise unless ``response`` is a Bitrix24 success; record its operating figures."""
+        self._reached = True
         status = response.status_code
         try:
             body = response.json()

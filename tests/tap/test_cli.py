@@ -80,6 +80,17 @@ BAD_SETTINGS = [
         ["requests_per_second"],
     ),
     ({"webhook_url": "https://p.example.com/rest/1/abc/", "filter": "OWNER_TYPE_ID=2"}, ["filter"]),
+    ({"webhook_url": 5}, ["webhook_url", "string"]),
+    (
+        {"webhook_url": "https://p.example.com/rest/1/abc/", "include_files": "yes"},
+        ["include_files"],
+    ),
+    ({"webhook_url": "https://p.example.com/rest/1/abc/", "burst": 2.5}, ["burst", "integer"]),
+    (
+        {"webhook_url": "https://p.example.com/rest/1/abc/", "max_parallel_requests": 0},
+        ["max_parallel"],
+    ),
+    ({"webhok_url": "https://p.example.com/rest/1/abc/"}, ["unknown setting", "webhok_url"]),
 ]
 
 
@@ -111,13 +122,13 @@ def test_wrong_secret_names_the_code(emulator, tmp_path):
     assert "wrong-secret-123" not in text
 
 
-def test_unreachable_portal(tmp_path):
-    config = {
-        "webhook_url": "http://127.0.0.1:9/rest/1/abcdef/",
-        "max_retries": 2,
-        "retry_backoff_seconds": 0.01,
-    }
-    text = _fails_cleanly(run_cli([], config, tmp_path), "127.0.0.1:9")
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:9/rest/1/abcdef/", "https://portal.does-not-resolve.invalid/rest/1/abcdef/"],
+)
+def test_unreachable_portal(tmp_path, url):
+    config = {"webhook_url": url, "retry_backoff_seconds": 0.01}
+    text = _fails_cleanly(run_cli([], config, tmp_path), "cannot talk to the portal")
     assert "abcdef" not in text
 
 
