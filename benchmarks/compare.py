@@ -4,13 +4,14 @@
     python benchmarks/compare.py --activities 100000            # default time factor 0.1
     python benchmarks/compare.py --activities 1000000 --timeout 900
 
-One emulator (same data, same limits, same modelled server latency) serves every client in
-turn; its statistics are reset before each client. The emulator's cost model has a real
+Every client reads from its own fresh emulator process started with the same arguments (same
+seed and anchor: same data; same limits; same modelled server latency), so figures from
+/_emulator/stats are that client's alone. The emulator's cost model has a real
 portal's shape and every time in it (server seconds, bucket drain, operating window) is
 multiplied by ``--time-factor``; the clients' pacing is scaled the same way. See
 benchmarks/README.md for what is measured and how to read it.
 
-Writes benchmarks/results/<activities>.json and benchmarks/results/<activities>.png.
+Writes benchmarks/results/<activities>.json and .png (<activities>-tf<F>.* for another time factor).
 Not part of the test suite.
 """
 
@@ -58,6 +59,7 @@ COST_MODEL = {
 }
 
 SECRET = "benchsecret0123456789"
+DEFAULT_TIME_FACTOR = 0.1
 
 CLIENTS = {
     "tap-keyset": "tap, keyset",
@@ -271,7 +273,7 @@ def main() -> int:
     )
     parser.add_argument("--activities", type=int, default=100_000, help="rows in the emulator")
     parser.add_argument(
-        "--time-factor", type=float, default=0.1,
+        "--time-factor", type=float, default=DEFAULT_TIME_FACTOR,
         help="multiplies every modelled time: server latency, bucket drain, operating window "
         "(default 0.1: a real portal's minute takes 6 s)",
     )  # fmt: skip
@@ -358,11 +360,12 @@ def main() -> int:
     }
     print()
     print(table(rows))
-    json_path = args.out / f"{args.activities}.json"
+    stem = f"{args.activities}" + ("" if factor == DEFAULT_TIME_FACTOR else f"-tf{factor:g}")
+    json_path = args.out / f"{stem}.json"
     write_json(json_path, result)
     print(f"\nfigures: {json_path}")
     if not args.no_chart:
-        png = args.out / f"{args.activities}.png"
+        png = args.out / f"{stem}.png"
         chart(result, png)
         print(f"chart:   {png}")
     return 0
