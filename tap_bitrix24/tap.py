@@ -90,6 +90,7 @@ class TapBitrix24(Tap):
             requests_per_second=settings.requests_per_second,
             burst=settings.burst,
             operating_limit=settings.operating_limit,
+            concurrency=settings.max_parallel_requests,
             timeout=settings.request_timeout,
             retry=RetryPolicy(
                 max_tries=settings.max_retries, base_seconds=settings.retry_backoff_seconds

@@ -78,6 +78,7 @@ class LeakyBucket:
 class _MethodUse:
     operating: float = 0.0
     reset_at: float | None = None  # unix time
+    step: float = 0.0  # the largest increase one request caused (a batch of 50 pages: ~1.5 s)
 
 
 @dataclass
@@ -85,11 +86,13 @@ class OperatingBudget:
     """Per-method operating-time budget, fed by the ``time`` blocks of successful calls.
 
     ``limit`` is the portal's budget per 10 minutes (420 s by default in Bitrix24's code, 480 s
-    in its docs); the client keeps ``reserve`` seconds free for the calls already in flight.
+    in its docs). A call is held back when the running sum plus what ``concurrency`` calls of
+    the largest size seen so far could add would cross the limit: the portal checks before a
+    call, so a call that starts below the limit still completes, and the next one gets 429.
     """
 
     limit: float = 420.0
-    reserve: float = 30.0
+    concurrency: int = 1
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     stats: WaitStats = field(default_factory=WaitStats)
@@ -106,10 +109,13 @@ class OperatingBudget:
             use = self._methods.setdefault(method, _MethodUse())
             same_window = isinstance(reset_at, (int, float)) and use.reset_at == float(reset_at)
             if isinstance(operating, (int, float)):
-                # Parallel calls finish out of order: within one window keep the largest sum.
-                use.operating = (
-                    max(use.operating, float(operating)) if same_window else float(operating)
-                )
+                operating = float(operating)
+                if same_window:
+                    # Parallel calls finish out of order: keep the largest running sum.
+                    use.step = max(use.step, operating - use.operating)
+                    use.operating = max(use.operating, operating)
+                else:
+                    use.operating = operating
             if isinstance(reset_at, (int, float)):
                 use.reset_at = float(reset_at)
 
@@ -125,7 +131,10 @@ class OperatingBudget:
         """Seconds to hold a call of ``method`` back (0 when the budget has room)."""
         with self._lock:
             use = self._methods.get(method)
-            if use is None or use.operating < self.limit - self.reserve:
+            if use is None:
+                return 0.0
+            in_flight = use.step * max(1, self.concurrency)
+            if use.operating + in_flight < self.limit:
                 return 0.0
             now = self.clock()
             if use.reset_at is None or use.reset_at <= now:

@@ -105,6 +105,7 @@ class Bitrix24Client:
         requests_per_second: float = 2.0,
         burst: int = 50,
         operating_limit: float = 420.0,
+        concurrency: int = 1,
         timeout: float = 90.0,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -116,7 +117,9 @@ class Bitrix24Client:
         self.retry = retry or RetryPolicy()
         self.waits = WaitStats()
         self.bucket = LeakyBucket(requests_per_second, burst, sleep=sleep, stats=self.waits)
-        self.operating = OperatingBudget(limit=operating_limit, sleep=sleep, stats=self.waits)
+        self.operating = OperatingBudget(
+            limit=operating_limit, concurrency=concurrency, sleep=sleep, stats=self.waits
+        )
         self.counters = RequestCounters()
         self._sleep = sleep
         self._count_lock = threading.Lock()
@@ -274,9 +277,14 @@ class Bitrix24Client:
         commands = batch_commands(request) if request is not None else []
         if commands:
             result = BatchResult.from_body(body)
+            # Sub-calls report a running sum; the last one of each method holds this request's
+            # total, and the budget learns the size of one request from it.
+            last: dict[str, dict] = {}
             for name, method in commands:
-                if name in result.time:
-                    self.operating.observe(method, result.time[name])
+                if isinstance(result.time.get(name), dict):
+                    last[method] = result.time[name]
+            for method, block in last.items():
+                self.operating.observe(method, block)
             # When the first command failed nothing progressed: treat it as the request's error.
             first_command_error(result, commands[0][0])
         elif request is not None:

@@ -39,11 +39,13 @@ def test_a_503_fills_the_bucket():
 
 def test_operating_budget_holds_calls_until_reset():
     clock = FakeClock()
-    budget = OperatingBudget(limit=100, reserve=10, clock=clock, sleep=clock.sleep)
+    budget = OperatingBudget(limit=100, concurrency=2, clock=clock, sleep=clock.sleep)
     budget.observe("crm.activity.list", {"operating": 50, "operating_reset_at": 1060})
-    assert budget.wait_time("crm.activity.list") == 0
-    budget.observe("crm.activity.list", {"operating": 95, "operating_reset_at": 1060})
-    budget.observe("crm.activity.list", {"operating": 60, "operating_reset_at": 1060})  # stale
+    budget.observe("crm.activity.list", {"operating": 60, "operating_reset_at": 1060})
+    assert budget.wait_time("crm.activity.list") == 0  # 60 + 2 x 10 in flight < 100
+    budget.observe("crm.activity.list", {"operating": 85, "operating_reset_at": 1060})
+    budget.observe("crm.activity.list", {"operating": 70, "operating_reset_at": 1060})  # stale
+    # 85 + 2 calls of up to 25 s each could cross 100: hold back until the window resets.
     assert budget.wait_time("crm.activity.list") == pytest.approx(60.5)
     assert budget.wait_time("batch") == 0
     budget.wait("crm.activity.list")
