@@ -1,5 +1,7 @@
-"""Pacing: the tap stays inside the portal's rate and operating-time limits instead of
-collecting 503s and 429s (the emulator enforces both, scaled down in time)."""
+"""Pacing: the tap stays inside the portal's rate and operating-time limits.
+
+The emulator enforces both, scaled down in time; the tap must not collect 503s and 429s.
+"""
 
 from __future__ import annotations
 
