@@ -83,10 +83,11 @@ BASE_URL="${WEBHOOK_URL%%/rest/*}"
 # portal the project is otherwise configured for.
 export TAP_BITRIX24_WEBHOOK_URL="$WEBHOOK_URL"
 export TARGET_JSONL_DO_TIMESTAMP_FILE=false
-# The activities stream only, unless DEMO_STREAMS=all: activity_bindings needs one batch request
-# per 50 activities, paced at the portal's 2 requests/s (about 3 minutes for 20,000 activities).
-if [[ "${DEMO_STREAMS:-activities}" != "all" ]]; then
-    export TAP_BITRIX24__SELECT='["activities.*"]'
+# meltano.yml selects activities only; DEMO_STREAMS=all adds activity_bindings (one batch request
+# per 50 activities, paced at the portal's 2 requests/s: minutes for 20,000 activities) and
+# activity_communications.
+if [[ "${DEMO_STREAMS:-activities}" == "all" ]]; then
+    export TAP_BITRIX24__SELECT='["*.*"]'
 fi
 
 # run_pipeline DIR LOG [meltano run args...]: meltano run writing <stream>.jsonl files into DIR

@@ -3,8 +3,10 @@
     .venv/bin/python scripts/sync_meltano_settings.py          # rewrite meltano.yml
     .venv/bin/python scripts/sync_meltano_settings.py --check  # exit 1 if it is out of date
 
-Secrets become `sensitive: true`; JSON types map to Meltano kinds (number -> decimal, enum ->
-options, date-time -> date_iso8601). Only the block between the BEGIN/END markers is touched.
+Keys are in the order Meltano writes them, so `meltano config set` / `meltano select` leave
+the block as it is. Secrets become `sensitive: true`; JSON types map to Meltano kinds
+(number -> decimal, enum -> options, date-time -> date_iso8601). Only the block between the
+BEGIN/END markers is touched.
 tests/e2e/test_meltano_settings.py checks the same correspondence.
 """
 
@@ -47,8 +49,6 @@ def settings_yaml(properties: dict[str, dict[str, Any]]) -> str:
     for name, prop in properties.items():
         kind = kind_of(prop)
         out.append(f"    - name: {name}\n      kind: {kind}\n")
-        if prop.get("secret") or prop.get("writeOnly"):
-            out.append("      sensitive: true\n")
         if prop.get("title"):
             out.append(f"      label: {prop['title']}\n")
         if prop.get("description"):
@@ -61,6 +61,9 @@ def settings_yaml(properties: dict[str, dict[str, Any]]) -> str:
                     out.append(
                         f"      - label: {str(value).capitalize()}\n        value: {value}\n"
                     )
+        # Last, where Meltano itself puts it when it rewrites meltano.yml (config set, select).
+        if prop.get("secret") or prop.get("writeOnly"):
+            out.append("      sensitive: true\n")
     out.append(END)
     return "".join(out)
 

@@ -340,9 +340,6 @@ def emulator(
 def project(meltano: Meltano, emulator: Emulator) -> Meltano:
     """The Meltano project wired to the module's emulator."""
     meltano.env["TAP_BITRIX24_WEBHOOK_URL"] = emulator.webhook_url
-    # The activities stream only: activity_bindings costs one batch request per 50 activities,
-    # paced at the portal's 2 requests/s (its own tests live in tests/tap).
-    meltano.env["TAP_BITRIX24__SELECT"] = json.dumps(["activities.*"])
     return meltano
 
 

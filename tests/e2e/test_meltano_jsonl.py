@@ -30,6 +30,7 @@ def _bookmark(state: dict) -> dt.datetime:
 
 
 def _run(project: Meltano, out: Path, *flags: str) -> list[dict]:
+    """One run with meltano.yml's selection (activities only) into OUT; its records."""
     project.run(
         *flags,
         "tap-bitrix24",
@@ -39,6 +40,8 @@ def _run(project: Meltano, out: Path, *flags: str) -> list[dict]:
             "TARGET_JSONL_DO_TIMESTAMP_FILE": "false",
         },
     )
+    written = sorted(p.name for p in out.glob("*.jsonl"))
+    assert written in ([f"{STREAM}.jsonl"], []), f"meltano.yml selects {STREAM} only: {written}"
     return read_jsonl(out / f"{STREAM}.jsonl")
 
 
