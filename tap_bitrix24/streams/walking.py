@@ -11,6 +11,7 @@ killed sync resumes where it stopped. The key is removed when the walk completes
 
 from __future__ import annotations
 
+import sys
 from array import array
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
@@ -61,6 +62,9 @@ class ActivityWalkStream(Bitrix24Stream):
     # Records are typed by our own converters to match the schema exactly; the SDK's
     # per-value conformance pass would only repeat that work (it dominated the CPU profile).
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    # STATE goes out after every chained batch, when its cursor is true. The SDK's own "every
+    # 10,000 records" STATE would land mid-batch and then swallow the one after the batch.
+    STATE_MSG_FREQUENCY = sys.maxsize
 
     def __init__(self, tap: TapBitrix24, schema: dict[str, Any]) -> None:
         super().__init__(tap=tap, schema=schema, path=LIST_METHOD)
