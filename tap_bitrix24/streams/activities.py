@@ -14,6 +14,8 @@ from tap_bitrix24.streams.walking import ActivityWalkStream, utc_iso
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
+    from tap_bitrix24.tap import TapBitrix24
+
 
 class ActivitiesStream(ActivityWalkStream):
     """CRM activities (calls, e-mails, meetings, tasks, to-dos, app activities)."""
@@ -21,6 +23,10 @@ class ActivitiesStream(ActivityWalkStream):
     name = "activities"
     primary_keys = ("ID",)
     replication_key = "LAST_UPDATED"
+
+    def __init__(self, tap: TapBitrix24, schema: dict[str, Any]) -> None:
+        super().__init__(tap, schema)
+        self._seen_ids: set[int] = set()  # BINDINGS filters repeat activities
 
     @cached_property
     def _select(self) -> list[str]:
@@ -52,7 +58,7 @@ class ActivitiesStream(ActivityWalkStream):
         convert = self.converter
         if not self._dedupe:
             return [convert(row) for row in rows]
-        seen = self.__dict__.setdefault("_seen_ids", set())
+        seen = self._seen_ids
         records = []
         for row in rows:
             record = convert(row)
