@@ -100,6 +100,12 @@ def main(argv: list[str]) -> int:
         rows = PEERS[name](webhook, time_factor)
     except BaseException as exc:  # report every failure as one line, the table shows it
         message = " ".join(str(exc).split()) or repr(exc)
+        codes = re.findall(r"'error': '([A-Z_]+)'", message)
+        if len(codes) > 1:  # a dump of a batch's result_error: say what it holds instead
+            counts = {code: codes.count(code) for code in dict.fromkeys(codes)}
+            message = "batch commands answered " + ", ".join(
+                f"{code} x{n}" for code, n in counts.items()
+            )
         _say(_redact(f"ERROR {type(exc).__name__}: {message}"[:400], webhook))
         return 1
     _say(f"DONE {rows} {time.monotonic() - started:.3f}")

@@ -256,8 +256,8 @@ def chart(result: dict[str, Any], path: Path) -> None:
         color="#495057",
     )
     fig.suptitle(
-        f"{result['activities']:,} activities, one local Bitrix24 emulator, time factor "
-        f"{result['time_factor']:g} (limits and server latency on)",
+        f"{result['activities']:,} activities, local Bitrix24 emulator (same data, limits and "
+        f"server latency for every client), time factor {result['time_factor']:g}",
         fontsize=11,
     )
     fig.tight_layout(rect=(0, 0.04, 1, 1))
