@@ -74,6 +74,26 @@ meltano_install() {
         fi
         echo "$sum" >"$stamp"
     fi
+    # target-postgres is installed from loaders/target-postgres-tz (not editable), and Meltano only
+    # fingerprints the pip_url: any change to the wrapper's files reinstalls that venv too.
+    stamp="$REPO_ROOT/.meltano/loaders/target-postgres/wrapper.sha256"
+    sum="$(tree_digest "$REPO_ROOT/loaders/target-postgres-tz")"
+    if [[ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]]; then
+        if [[ -f "$stamp" ]]; then
+            log "loaders/target-postgres-tz changed: reinstalling target-postgres's venv"
+            (cd "$REPO_ROOT" && "$MELTANO" --log-level=warning install --clean target-postgres) \
+                || die "meltano install --clean target-postgres failed"
+        fi
+        echo "$sum" >"$stamp"
+    fi
+}
+
+# tree_digest DIR: one sha256 over the files under DIR (paths and contents; caches and build
+# output left out). tests/e2e/conftest.py computes the same digest.
+tree_digest() {
+    (cd "$1" && find . -type f -not -path '*/__pycache__/*' -not -name '*.pyc' \
+        -not -path './build/*' -not -path './dist/*' -not -path '*.egg-info/*' -print0 \
+        | LC_ALL=C sort -z | xargs -0 -r sha256sum | sha256sum | cut -d' ' -f1)
 }
 
 # free_port [PREFERRED]: PREFERRED if nothing listens there, else a free port from the kernel.

@@ -117,8 +117,9 @@ def _meltano_install(meltano_bin: str, *args: str) -> None:
 def installed_plugins(meltano_bin: str) -> Path:
     """The repository's `.meltano` with every plugin installed and the tap's venv current.
 
-    Same rule as scripts/_common.sh: `meltano install` when a venv is missing, and a clean
-    reinstall of the (editable) tap when pyproject.toml changed since it was installed.
+    Same rules as scripts/_common.sh: `meltano install` when a venv is missing, a clean
+    reinstall of the (editable) tap when pyproject.toml changed since it was installed, and of
+    target-postgres when any file of its wrapper (loaders/target-postgres-tz) changed.
     """
     missing = [
         name
@@ -135,7 +136,35 @@ def installed_plugins(meltano_bin: str) -> Path:
         if recorded is not None:
             _meltano_install(meltano_bin, "--clean", "tap-bitrix24")
         stamp.write_text(digest + "\n")
+    # target-postgres is installed (not editable) from loaders/target-postgres-tz.
+    stamp = _venv("loaders", "target-postgres").parent / "wrapper.sha256"
+    digest = tree_digest(REPO / "loaders" / "target-postgres-tz")
+    recorded = stamp.read_text().strip() if stamp.exists() else None
+    if recorded != digest:
+        if recorded is not None:
+            _meltano_install(meltano_bin, "--clean", "target-postgres")
+        stamp.write_text(digest + "\n")
     return REPO / ".meltano"
+
+
+def tree_digest(root: Path) -> str:
+    """The digest scripts/_common.sh's tree_digest prints for ROOT (`sha256sum` of the listing)."""
+    listing = []
+    for path in root.rglob("*"):
+        rel = path.relative_to(root)
+        dirs = rel.parts[:-1]
+        if (
+            not path.is_file()
+            or path.suffix == ".pyc"
+            or "__pycache__" in dirs
+            or (dirs and dirs[0] in {"build", "dist"})
+            or any(d.endswith(".egg-info") for d in dirs)
+        ):
+            continue
+        listing.append(("./" + rel.as_posix(), hashlib.sha256(path.read_bytes()).hexdigest()))
+    listing.sort(key=lambda item: item[0].encode())
+    text = "".join(f"{digest}  {name}\n" for name, digest in listing)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _clean_env(extra: dict[str, str]) -> dict[str, str]:
@@ -238,19 +267,36 @@ class Emulator:
         with urllib.request.urlopen(req, timeout=60) as resp:
             return json.load(resp)
 
+    def truth_body(self) -> dict[str, Any]:
+        """`GET /_emulator/truth` as sent: LAST_UPDATED strings as the portal prints them."""
+        return self._call("/_emulator/truth")
+
     def truth(self) -> dict[int, dt.datetime]:
         """Activity ID -> LAST_UPDATED instant (UTC) as the emulator holds them now."""
-        body = self._call("/_emulator/truth")
+        body = self.truth_body()
         truth = {int(k): parse_instant(v) for k, v in body["activities"].items()}
         assert body["count"] == len(truth), f"/_emulator/truth count {body['count']} != entries"
         return truth
 
-    def mutate(self, update: int = 0, insert: int = 0, delete: int = 0) -> dict[str, list[int]]:
+    def bindings(self) -> set[tuple[int, int, int]]:
+        """(ACTIVITY_ID, OWNER_TYPE_ID, OWNER_ID) of every binding the emulator holds now."""
+        body = self.truth_body()
+        return {
+            (int(activity), int(owner_type), int(owner))
+            for activity, pairs in body["bindings"].items()
+            for owner_type, owner in pairs
+        }
+
+    def mutate(
+        self, update: int = 0, insert: int = 0, delete: int = 0, rebind: int = 0
+    ) -> dict[str, list[int]]:
         """Change activities in the emulator; returns the IDs per kind of change."""
         body = self._call(
-            "/_emulator/mutate", {"update": update, "insert": insert, "delete": delete}
+            "/_emulator/mutate",
+            {"update": update, "insert": insert, "delete": delete, "rebind": rebind},
         )
-        return {k: [int(i) for i in body.get(k, [])] for k in ("updated", "inserted", "deleted")}
+        kinds = ("updated", "inserted", "deleted", "rebound")
+        return {k: [int(i) for i in body.get(k, [])] for k in kinds}
 
     def stats(self) -> Any:
         """The emulator's request statistics."""

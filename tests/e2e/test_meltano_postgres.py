@@ -1,7 +1,10 @@
 """`meltano run tap-bitrix24 target-postgres` against a real PostgreSQL.
 
 The table must mirror the emulator: one row per activity, upserted on ID by incremental runs,
-and rebuilt by `meltano run --full-refresh`.
+and rebuilt by `meltano run --full-refresh`, with typed columns: LAST_UPDATED is a timestamptz
+holding the portal's instant (the project's target-postgres is the stock loader with date-times
+as timestamptz, loaders/target-postgres-tz). The loader writes with a session time zone far from
+UTC, so an instant stored as wall time would show up as a wrong instant.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ pytestmark = pytest.mark.e2e
 
 STATE_ID = "dev:tap-bitrix24-to-target-postgres"
 TABLE = "activities"
+# libpq reads PGTZ: the loader's session TimeZone (not UTC, not the emulator's +03:00).
+WRITER_TZ = {"PGTZ": "Asia/Kathmandu"}
 
 
 class Table:
@@ -52,15 +57,10 @@ class Table:
         cols = self.columns()
         id_col = cols["ID"][0]
         ts_col, ts_type = cols["LAST_UPDATED"]
-        if ts_type == "timestamp with time zone":
-            ts_sql = f'"{ts_col}"'
-        else:
-            # target-postgres wrote the instant converted to its session time zone, which is
-            # the server's default for this role: read it back in that same zone.
-            ts_sql = f"(\"{ts_col}\" AT TIME ZONE current_setting('TimeZone'))"
+        assert ts_type == "timestamp with time zone", f"LAST_UPDATED is {ts_type}"
         with self.postgres.connect() as conn:
             rows = conn.execute(
-                f'SELECT "{id_col}", {ts_sql} FROM "{self.schema}"."{TABLE}"'
+                f'SELECT "{id_col}", "{ts_col}" FROM "{self.schema}"."{TABLE}"'
             ).fetchall()
         return [(int(i), ts.astimezone(dt.timezone.utc)) for i, ts in rows]
 
@@ -81,7 +81,8 @@ def run_pg(project: Meltano, postgres: Postgres, pg_schema: str):
     """`meltano run [FLAGS] tap-bitrix24 target-postgres` into the module's schema."""
 
     def run(*flags: str) -> None:
-        project.run(*flags, "tap-bitrix24", "target-postgres", env=postgres.target_env(pg_schema))
+        env = {**postgres.target_env(pg_schema), **WRITER_TZ}
+        project.run(*flags, "tap-bitrix24", "target-postgres", env=env)
 
     return run
 
@@ -116,20 +117,43 @@ def test_column_types(table: Table) -> None:
     types = {name: cols[name][1] for name in ("ID", "LAST_UPDATED", "COMPLETED")}
     assert types["ID"] in {"integer", "bigint"}, types
     assert types["COMPLETED"] == "boolean", types
-    assert types["LAST_UPDATED"].startswith("timestamp"), types
+    assert types["LAST_UPDATED"] == "timestamp with time zone", types
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "meltanolabs-target-postgres 0.8.1 maps JSON schema format date-time to TIMESTAMP "
-        "WITHOUT TIME ZONE (connector.py: register_format_handler('date-time', TIMESTAMP)); "
-        "instants are kept as wall time in the writing session's TimeZone"
-    ),
-)
 @pytest.mark.usefixtures("loaded")
 def test_last_updated_is_timestamptz(table: Table) -> None:
-    assert table.columns()["LAST_UPDATED"][1] == "timestamp with time zone"
+    """Every date-time column (LAST_UPDATED, the other dates, _sdc_*_at) is a timestamptz."""
+    types = {name: data_type for name, data_type in table.columns().values()}
+    assert types["LAST_UPDATED"] == "timestamp with time zone", types
+    assert types["_sdc_extracted_at"] == "timestamp with time zone", types
+    naive = sorted(
+        name for name, data_type in types.items() if data_type.startswith("timestamp without")
+    )
+    assert not naive, f"timestamp columns without a time zone: {naive}"
+
+
+@pytest.mark.usefixtures("loaded")
+def test_instants_equal_the_emulators_as_timestamptz(
+    table: Table, emulator: Emulator, postgres: Postgres
+) -> None:
+    """PostgreSQL itself compares each LAST_UPDATED with the portal's string cast to timestamptz."""
+    body = emulator.truth_body()
+    ids = [int(i) for i in body["activities"]]
+    printed = list(body["activities"].values())
+    assert all(p.endswith("+03:00") for p in printed[:10]), printed[:10]
+    id_col, ts_col = table.columns()["ID"][0], table.columns()["LAST_UPDATED"][0]
+    with postgres.connect() as conn:
+        conn.execute("SET TIME ZONE 'America/Los_Angeles'")  # the reader's zone matters neither
+        differ = conn.execute(
+            f"""
+            SELECT e.id, e.ts, t."{ts_col}"::text
+              FROM unnest(%s::bigint[], %s::text[]) AS e(id, ts)
+              LEFT JOIN "{table.schema}"."{TABLE}" t ON t."{id_col}" = e.id
+             WHERE t."{ts_col}" IS DISTINCT FROM e.ts::timestamptz
+            """,
+            (ids, printed),
+        ).fetchall()
+    assert not differ, f"{len(differ)} of {len(ids)} (id, emulator, table) differ: {differ[:10]}"
 
 
 @pytest.mark.usefixtures("loaded")

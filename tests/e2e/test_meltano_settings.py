@@ -157,9 +157,11 @@ def _about(executable: Path) -> dict[str, Any]:
 
 @pytest.mark.e2e
 def test_loader_settings_exist_in_the_loaders(installed_plugins: Path) -> None:
-    about = _about(installed_plugins / "loaders/target-postgres/venv/bin/target-postgres")
+    executable = _plugin("loaders", "target-postgres")["executable"]
+    about = _about(installed_plugins / "loaders/target-postgres/venv/bin" / executable)
     unknown = set(_settings("loaders", "target-postgres")) - set(about["settings"]["properties"])
     assert not unknown, f"target-postgres has no settings {sorted(unknown)}"
+    assert about["name"] == "target-postgres", about["name"]
     assert set(_settings("loaders", "target-jsonl")) == {
         "destination_path",
         "do_timestamp_file",
