@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark: the tap and its peers read every activity from one local emulator.
+"""Side-by-side benchmark: the tap and its peers read every activity from the local emulator.
 
     python benchmarks/compare.py --activities 100000            # default time factor 0.1
-    python benchmarks/compare.py --activities 1000000 --timeout 600
+    python benchmarks/compare.py --activities 1000000           # slow clients stop at --timeout
 
 Every client reads from its own fresh emulator process started with the same arguments (same
 seed and anchor: same data; same limits; same modelled server latency), so figures from
