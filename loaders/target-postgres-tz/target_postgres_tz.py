@@ -11,14 +11,23 @@ with or without a time zone: a ``timestamp`` column made by the stock loader is 
 (never altered), so convert it once (``ALTER COLUMN ... TYPE timestamptz USING ... AT TIME ZONE
 'UTC'``) or load into a new schema.
 
+Also: with ``hard_delete: true`` the stock loader deletes rows only on ACTIVATE_VERSION; records
+that arrive with ``_sdc_deleted_at`` set (tombstones from taps that detect deletes) are merged
+and kept (meltano/sdk#3444). This sink deletes those rows after the merge, in the same
+transaction. With ``hard_delete: false`` they stay, marked by ``_sdc_deleted_at``. Either way
+``add_record_metadata`` must stay on (the default): without it the SDK drops ``_sdc_deleted_at``
+from every record.
+
 Everything else (name, settings, behaviour) is target-postgres 0.8.1.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
+import sqlalchemy
 from singer_sdk.sql.connector import JSONSchemaToSQL
 from sqlalchemy.dialects.postgresql import TIMESTAMP
 from target_postgres.connector import PostgresConnector
@@ -42,9 +51,31 @@ class PostgresTZConnector(PostgresConnector):
 
 
 class PostgresTZSink(PostgresSink):
-    """The stock sink on the timestamptz connector."""
+    """The stock sink on the timestamptz connector; hard_delete also applies to tombstones."""
 
     connector_class = PostgresTZConnector
+
+    def upsert(
+        self,
+        from_table: sqlalchemy.Table,
+        to_table: sqlalchemy.Table,
+        schema: dict[str, Any],
+        join_keys: Sequence[str],
+        connection: sqlalchemy.engine.Connection,
+    ) -> int | None:
+        """Merge as usual; then, with hard_delete, delete the rows this batch tombstoned."""
+        result = super().upsert(from_table, to_table, schema, join_keys, connection)
+        column = self.soft_delete_column_name
+        if self.config.get("hard_delete") and column in from_table.columns:
+            if join_keys:
+                where = sqlalchemy.and_(
+                    *(from_table.c[k] == to_table.c[k] for k in join_keys),
+                    from_table.c[column].is_not(None),
+                )
+            else:
+                where = to_table.c[column].is_not(None)
+            connection.execute(sqlalchemy.delete(to_table).where(where))
+        return result
 
 
 class TargetPostgresTZ(TargetPostgres):

@@ -288,13 +288,18 @@ class Emulator:
         }
 
     def mutate(
-        self, update: int = 0, insert: int = 0, delete: int = 0, rebind: int = 0
+        self,
+        update: int = 0,
+        insert: int = 0,
+        delete: int = 0,
+        rebind: int = 0,
+        seed: int | None = None,
     ) -> dict[str, list[int]]:
         """Change activities in the emulator; returns the IDs per kind of change."""
-        body = self._call(
-            "/_emulator/mutate",
-            {"update": update, "insert": insert, "delete": delete, "rebind": rebind},
-        )
+        payload = {"update": update, "insert": insert, "delete": delete, "rebind": rebind}
+        if seed is not None:
+            payload["seed"] = seed
+        body = self._call("/_emulator/mutate", payload)
         kinds = ("updated", "inserted", "deleted", "rebound")
         return {k: [int(i) for i in body.get(k, [])] for k in kinds}
 
