@@ -170,7 +170,9 @@ class Portal:
             except ApiError as exc:
                 reply, cost = self._error(exc), 0.0
             if self.settings.latency:
-                reply.delay_after = cost * self.settings.time_factor
+                # The modelled server time includes the work just done: sleep only the rest.
+                spent = time.time() - started
+                reply.delay_after = max(0.0, cost * self.settings.time_factor - spent)
             reply.delay_before = delay_before
             if truncate and reply.body:
                 reply.body = reply.body[: max(1, len(reply.body) // 2)]
