@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 import requests
 
 from tap_bitrix24.client.auth import OAuthAuth, WebhookAuth
@@ -65,6 +66,17 @@ class RequestCounters:
     requests: int = 0
     retries: int = 0
     refreshes: int = 0
+
+
+_decoder = msgspec.json.Decoder()
+
+
+def _decode(content: bytes) -> Any:
+    """Decode a response body (msgspec: several times faster than json on 2,500-row batches)."""
+    try:
+        return _decoder.decode(content)
+    except msgspec.DecodeError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _path_method(request: requests.PreparedRequest) -> str:
@@ -244,7 +256,7 @@ class Bitrix24Client:
         """The decoded body of a response that passed :meth:`check` (decoded once)."""
         cached = getattr(response, _JSON_ATTR, None)
         if cached is None:
-            cached = response.json()
+            cached = _decode(response.content)
             setattr(response, _JSON_ATTR, cached)
         return cached
 
@@ -253,7 +265,7 @@ class Bitrix24Client:
         self._reached = True
         status = response.status_code
         try:
-            body = response.json()
+            body = _decode(response.content)
         except ValueError:
             kind = "HTML" if b"<html" in response.content[:512].lower() else "unreadable"
             if status >= 500 or status == 429:
