@@ -164,7 +164,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "max_parallel_requests",
         th.IntegerType,
-        default=4,
+        default=6,
         title="Parallel requests",
         description="Keyset batches in flight at once over disjoint ID ranges (1 = sequential).",
     ),
@@ -223,7 +223,7 @@ class Settings:
     requests_per_second: float = 2.0
     burst: int = 50
     operating_limit: float = 420.0
-    max_parallel_requests: int = 4
+    max_parallel_requests: int = 6
     request_timeout: float = 90.0
     max_retries: int = 8
     retry_backoff_seconds: float = 1.0
@@ -353,7 +353,7 @@ def parse_settings(config: dict[str, Any]) -> Settings:
         "requests_per_second": _number(config, "requests_per_second", 2, minimum=0.01),
         "burst": int(_number(config, "burst", 50, minimum=1)),
         "operating_limit": _number(config, "operating_limit", 420, minimum=1),
-        "max_parallel_requests": int(_number(config, "max_parallel_requests", 4, minimum=1)),
+        "max_parallel_requests": int(_number(config, "max_parallel_requests", 6, minimum=1)),
         "request_timeout": _number(config, "request_timeout", 90, minimum=1),
         "max_retries": int(_number(config, "max_retries", 8, minimum=1)),
         "retry_backoff_seconds": _number(config, "retry_backoff_seconds", 1, minimum=0),

@@ -11,6 +11,7 @@ killed sync resumes where it stopped. The key is removed when the walk completes
 
 from __future__ import annotations
 
+import math
 import sys
 from array import array
 from collections.abc import Iterable, Iterator
@@ -71,6 +72,8 @@ class ActivityWalkStream(Bitrix24Stream):
         self._signpost: datetime | None = None
         self._since: str | None = None
         self._paginator: NextOffsetPaginator | None = None
+        self._density: float | None = None  # matching rows per ID, from the survey
+        self._high: int | None = None  # highest matching ID at the survey
 
     # -- what subclasses define ------------------------------------------------------------
 
@@ -223,6 +226,7 @@ class ActivityWalkStream(Bitrix24Stream):
             key_range,
             self.base_filter() if condition is None else condition,
             self.list_select() if select is None else select,
+            pages=self._pages_for(key_range) if condition is None else MAX_COMMANDS,
         )
         body = self.send_json("batch", {"halt": 0, "cmd": commands}, context)
         chain = read_chain(BatchResult.from_body(body), list(commands))
@@ -232,6 +236,21 @@ class ActivityWalkStream(Bitrix24Stream):
                 "check that the URL points at a Bitrix24 portal"
             )
         return chain
+
+    def _pages_for(self, key_range: KeyRange) -> int:
+        """Chain length for a range: enough pages for the rows the survey expects, plus slack.
+
+        Pages past the end of a range still run (and cost operating time) on the portal, so a
+        range near its end gets a short chain. Without a survey every chain is 50 pages.
+        """
+        if self._density is None or self._high is None:
+            return MAX_COMMANDS
+        end = key_range.upto if key_range.upto is not None else self._high
+        expected = max(0, end - key_range.after) * self._density
+        pages = math.ceil(expected * 1.1 / PAGE_SIZE) + 1
+        if key_range.upto is None:
+            pages += 1  # new activities land above the surveyed maximum
+        return max(1, min(MAX_COMMANDS, pages))
 
     def current_ids(self, context: Context | None) -> array:
         """Every activity ID matching the user's filter now: a cheap ID-only keyset walk."""
@@ -258,6 +277,8 @@ class ActivityWalkStream(Bitrix24Stream):
             return [KeyRange(0, None)]
         low, high, total = survey
         self.progress.expected = total
+        self._density = total / max(1, high - low + 1)
+        self._high = high
         if total <= PAGE_SIZE * MAX_COMMANDS:
             return [KeyRange(0, None)]  # one chained batch reads it all
         return split_span(low - 1, high, workers)
@@ -303,6 +324,9 @@ class ActivityWalkStream(Bitrix24Stream):
             lambda r: self.fetch_chain(r, context),
             ranges,
             workers=self._bitrix_tap.settings.max_parallel_requests,
+            chain_span=int(PAGE_SIZE * MAX_COMMANDS / self._density)
+            if self._density
+            else PAGE_SIZE * MAX_COMMANDS,
         )
         state = self.stream_state
         state[WALK_KEY] = {

@@ -121,25 +121,33 @@ class KeysetWalker:
         ranges: list[KeyRange],
         *,
         workers: int = 1,
+        chain_span: int = PAGE_SIZE * MAX_COMMANDS,
     ) -> None:
         self._fetch = fetch
+        self._chain_span = max(1, chain_span)  # IDs one chained batch covers, on average
         self.ranges: dict[int, KeyRange] = dict(enumerate(ranges))
         self._next_slot = len(ranges)
         self._workers = max(1, workers)
         self._lock = threading.Lock()
 
     def _steal(self, busy: set[int]) -> int | None:
-        """Split the widest bounded range at its middle; return the new slot."""
+        """Split the widest bounded range for an idle worker; return the new slot.
+
+        The split point lies beyond what the range's chain in flight can reach (``chain_span``
+        IDs), so no page is read twice; ranges shorter than three chains are left alone.
+        """
+        reach = int(self._chain_span * 1.2)
         candidates = [
             (r.upto - r.after, slot)
             for slot, r in self.ranges.items()
-            if r.upto is not None and r.upto - r.after > 4 * PAGE_SIZE * MAX_COMMANDS
+            if r.upto is not None and r.upto - r.after > 3 * self._chain_span
         ]
         if not candidates:
             return None
         _, slot = max(candidates)
         old = self.ranges[slot]
-        middle = old.after + (old.upto - old.after) // 2  # type: ignore[operator]
+        assert old.upto is not None
+        middle = old.after + max((old.upto - old.after) // 2, reach)
         self.ranges[slot] = KeyRange(old.after, middle)
         new_slot = self._next_slot
         self._next_slot += 1
