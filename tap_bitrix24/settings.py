@@ -129,7 +129,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Detect deletes",
         description="After each sync, list the IDs that still exist (an ID-only walk, "
         "ceil(N/2500) requests) and emit tombstones (_sdc_deleted_at) for deleted activities. "
-        "Keeps the known IDs in STATE (about 1.5 bytes per activity).",
+        "Keeps the known IDs in STATE (under 1 byte per activity).",
     ),
     th.Property(
         "pagination",

@@ -1,7 +1,7 @@
 """Deletion detection: Bitrix24 deletes are hard, so compare ID sets between syncs.
 
 With ``detect_deletes`` on, a stream keeps the IDs that existed at the end of its last sync in
-STATE (``known_ids``, a compact encoding: about 1.5 bytes per ID). After each walk it lists the
+STATE (``known_ids``, a compact encoding: under 1 byte per ID). After each walk it lists the
 IDs that exist now (an ID-only keyset walk: ceil(N / 2,500) requests for N activities) and
 reports the difference as deleted.
 """

@@ -264,6 +264,10 @@ class ActivityWalkStream(Bitrix24Stream):
             ids.extend(int(row["ID"]) for row in step.rows)
         return ids
 
+    def checkpoint_due(self) -> bool:
+        """Whether to emit STATE after this batch (always, unless a subclass's STATE is big)."""
+        return True
+
     def checkpoint(self, state: dict[str, Any]) -> None:
         """Add what a subclass must keep to STATE before it is emitted after a batch."""
 
@@ -338,12 +342,13 @@ class ActivityWalkStream(Bitrix24Stream):
         for step in walker:
             if step.rows:
                 yield step.rows
-            # Every row of the step has been written: move the saved cursors and say so.
-            state[WALK_KEY]["ranges"] = [r.to_state() for r in walker.ranges.values()]
             self.progress.fraction = _walked(span, walker.ranges.values())
             self.progress.add(len(step.rows))
-            self.checkpoint(state)
-            self._write_state_message()
+            if self.checkpoint_due():
+                # Every row so far has been written: move the saved cursors and say so.
+                state[WALK_KEY]["ranges"] = [r.to_state() for r in walker.ranges.values()]
+                self.checkpoint(state)
+                self._write_state_message()
         state.pop(WALK_KEY, None)
 
 

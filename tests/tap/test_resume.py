@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from tap_bitrix24.emulator import EmulatorServer
-from tests.conftest import ROOT, SECRET, Control, fast_config, run_tap
+from tests.conftest import ROOT, SECRET, Control, fast_config, run_cli, run_tap
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +66,23 @@ def test_killed_sync_resumes_without_loss(big_portal, tmp_path, seed):
     # At most the batches that were in flight when the process died are read twice.
     assert reread <= 2500 * config["max_parallel_requests"]
     print(f"seed {seed}: killed after {len(records)} rows, re-read {reread} rows")
+
+
+def test_a_fault_that_does_not_heal_leaves_a_resumable_state(big_portal, tmp_path):
+    control = Control(big_portal.url)
+    control.post("faults", {"faults": [{"kind": "overload", "count": 1000, "after_requests": 4}]})
+    config = fast_config(big_portal, max_parallel_requests=1)
+    try:
+        done = run_cli([], config, tmp_path)
+    finally:
+        control.delete("faults")
+    assert done.returncode != 0
+    assert "OVERLOAD_LIMIT" in done.stderr and "Traceback" not in done.stderr
+    lines = [json.loads(line) for line in done.stdout.split("\n") if line.strip()]
+    emitted = [m["record"]["ID"] for m in lines if m["type"] == "RECORD"]
+    states = [m["value"] for m in lines if m["type"] == "STATE"]
+    assert emitted and states, "the run failed before emitting anything to resume from"
+    last = states[-1]
+    assert "walk" in last["bookmarks"]["activities"]
+    resumed = run_tap(config, state=last)
+    assert set(emitted) | set(resumed.ids) == set(control.truth())
