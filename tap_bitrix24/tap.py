@@ -7,6 +7,7 @@ on stderr and a non-zero exit instead of a traceback.
 from __future__ import annotations
 
 import io
+import logging
 import sys
 from datetime import datetime, timezone
 from functools import cached_property
@@ -128,6 +129,8 @@ class TapBitrix24(Tap):
         self.settings  # noqa: B018 - fail early on a bad setting
         self.checked_filter  # noqa: B018 - and on a bad filter, before any data moves
         settings = self.settings
+        if settings.pagination == "keyset":
+            _hide_unsorted_warning()
         schema = build_schema(
             self.activity_fields,
             include_communications=settings.include_communications,
@@ -191,6 +194,20 @@ class _CleanErrorsCommand(click.Command):
             problems = "; ".join(redact(str(e)) for e in exc.errors) or redact(str(exc))
             click.echo(f"tap-bitrix24: error: invalid settings: {problems}", err=True)
             sys.exit(2)
+
+
+class _DropUnsortedWarning(logging.Filter):
+    """Keyset walks resume from their ``walk`` STATE; the SDK's unsorted warning misleads."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Drop only that one message."""
+        return not str(record.msg).startswith("Stream is assumed to be unsorted")
+
+
+def _hide_unsorted_warning() -> None:
+    state_logger = logging.getLogger("singer_sdk")  # the logger singer_sdk.helpers._state uses
+    if not any(isinstance(f, _DropUnsortedWarning) for f in state_logger.filters):
+        state_logger.addFilter(_DropUnsortedWarning())
 
 
 def _readable_json(handle: IO[str] | None, option: str, expected: str) -> IO[str] | None:
