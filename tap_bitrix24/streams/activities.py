@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from tap_bitrix24.streams.deletions import DELETED_AT, deleted_since_last_sync
 from tap_bitrix24.streams.filters import has_bindings
 from tap_bitrix24.streams.schema import EXPLICIT_SELECT, RecordConverter
-from tap_bitrix24.streams.walking import ActivityWalkStream, utc_iso
+from tap_bitrix24.streams.walking import ActivityWalkStream
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -73,7 +73,7 @@ class ActivitiesStream(ActivityWalkStream):
             return []
         current = self.current_ids(context)
         gone = deleted_since_last_sync(self.stream_state, current, self.name)
-        stamp = utc_iso(self.get_replication_key_signpost(context))
+        stamp = self.get_replication_key_signpost(context)
         if gone:
             self.logger.info("%d activities were deleted since the last sync", len(gone))
         return [{"ID": i, "LAST_UPDATED": stamp, DELETED_AT: stamp} for i in gone]

@@ -19,7 +19,7 @@ from tap_bitrix24.client.errors import Bitrix24Error
 from tap_bitrix24.errors import StateError
 from tap_bitrix24.streams.deletions import DELETED_AT, deleted_since_last_sync
 from tap_bitrix24.streams.schema import to_datetime
-from tap_bitrix24.streams.walking import ActivityWalkStream, utc_iso
+from tap_bitrix24.streams.walking import ActivityWalkStream
 from tap_bitrix24.walk.bindingset import BindingSnapshot
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ class ActivityBindingsStream(ActivityWalkStream):
         self, rows: list[dict[str, Any]], context: Context | None
     ) -> Iterable[dict[str, Any]]:
         """Current bindings of the walked activities, plus tombstones for removed ones."""
-        stamp = utc_iso(self.get_replication_key_signpost(context))
+        stamp = self.get_replication_key_signpost(context)
         updated = {int(r["ID"]): to_datetime(r.get("LAST_UPDATED")) for r in rows}
         ids = list(dict.fromkeys(updated))
         for start in range(0, len(ids), MAX_COMMANDS):
@@ -156,7 +156,7 @@ class ActivityBindingsStream(ActivityWalkStream):
     def after_walk(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Tombstones for the bindings of deleted activities (with ``detect_deletes``)."""
         if self._bitrix_tap.settings.detect_deletes:
-            stamp = utc_iso(self.get_replication_key_signpost(context))
+            stamp = self.get_replication_key_signpost(context)
             gone = deleted_since_last_sync(self.stream_state, self.current_ids(context), self.name)
             for activity_id in gone:
                 yield from self._changes(activity_id, [], None, stamp)

@@ -98,7 +98,7 @@ class ActivityWalkStream(Bitrix24Stream):
 
     # -- bookmarks -------------------------------------------------------------------------
 
-    def get_replication_key_signpost(self, context: Context | None = None) -> datetime | None:
+    def walk_started(self) -> datetime:
         """The portal's clock when this walk began (or began before an interruption)."""
         if self._signpost is None:
             saved = self.stream_state.get(WALK_KEY)
@@ -110,6 +110,14 @@ class ActivityWalkStream(Bitrix24Stream):
             if self._signpost is None:
                 self._signpost = self._bitrix_tap.portal_now()
         return self._signpost
+
+    def get_replication_key_signpost(self, context: Context | None = None) -> str:
+        """The cap on the bookmark: the walk's start, in the records' own format.
+
+        Bookmarks are compared as strings, so the signpost is written exactly like the
+        LAST_UPDATED values (``2026-11-30T02:46:05+00:00``).
+        """
+        return utc_iso(self.walk_started())
 
     def _starting_since(self, context: Context | None) -> str | None:
         try:
@@ -178,7 +186,7 @@ class ActivityWalkStream(Bitrix24Stream):
     def _offset_batches(self, context: Context | None) -> Iterator[list[dict[str, Any]]]:
         self.stream_state.pop(WALK_KEY, None)
         self._since = self._starting_since(context)
-        self.get_replication_key_signpost(context)
+        self.walk_started()
         page: list[dict[str, Any]] = []
         for row in self.request_records(context):
             page.append(row)
@@ -323,7 +331,7 @@ class ActivityWalkStream(Bitrix24Stream):
         else:
             self._since = self._starting_since(context)
             ranges = self._first_ranges(context)
-        signpost = self.get_replication_key_signpost(context)
+        signpost = self.walk_started()
         walker = KeysetWalker(
             lambda r: self.fetch_chain(r, context),
             ranges,
