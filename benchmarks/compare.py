@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark: the tap and its peers read every activity from the local emulator.
 
-    python benchmarks/compare.py --activities 100000            # default time factor 0.1
+    python benchmarks/compare.py --activities 100000            # a real portal's pace (time factor 1)
     python benchmarks/compare.py --activities 1000000           # slow clients stop at --timeout
 
 Every client reads from its own fresh emulator process started with the same arguments (same
@@ -59,7 +59,7 @@ COST_MODEL = {
 }
 
 SECRET = "benchsecret0123456789"
-DEFAULT_TIME_FACTOR = 0.1
+DEFAULT_TIME_FACTOR = 1.0
 
 CLIENTS = {
     "tap-keyset": "tap, keyset",
@@ -275,7 +275,7 @@ def main() -> int:
     parser.add_argument(
         "--time-factor", type=float, default=DEFAULT_TIME_FACTOR,
         help="multiplies every modelled time: server latency, bucket drain, operating window "
-        "(default 0.1: a real portal's minute takes 6 s)",
+        "(default 1: a real portal's pace; 0.1 makes a real minute take 6 s)",
     )  # fmt: skip
     parser.add_argument(
         "--timeout", type=float, default=150,
