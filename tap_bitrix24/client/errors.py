@@ -96,7 +96,7 @@ class Bitrix24Error(TapError):
 
 
 class TransientError(Exception):
-    """A fault that may heal on retry; carries what to log and an optional wait."""
+    """A fault that may heal on retry; carries the code to log and how to react."""
 
     def __init__(
         self,
@@ -104,12 +104,10 @@ class TransientError(Exception):
         description: str = "",
         *,
         kind: Kind = Kind.RETRY,
-        retry_at: float | None = None,
     ) -> None:
         self.code = code
         self.description = description
         self.kind = kind
-        self.retry_at = retry_at
         super().__init__(f"{code}: {description}" if description else code)
 
 

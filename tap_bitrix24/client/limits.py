@@ -121,13 +121,11 @@ class OperatingBudget:
             if isinstance(reset_at, (int, float)):
                 use.reset_at = float(reset_at)
 
-    def blocked(self, method: str, *, retry_at: float | None = None) -> None:
+    def blocked(self, method: str) -> None:
         """The portal answered OPERATION_TIME_LIMIT for ``method``: it is spent until reset."""
         with self._lock:
             use = self._methods.setdefault(method, _MethodUse())
             use.operating = max(use.operating, self.limit)
-            if retry_at:
-                use.reset_at = retry_at
 
     def wait_time(self, method: str) -> float:
         """Seconds to hold a call of ``method`` back (0 when the budget has room)."""

@@ -156,11 +156,6 @@ class Bitrix24Client:
 
         return self.json(self.retrying(send, [method]))
 
-    def batch(self, commands: Mapping[str, str], *, halt: bool = False) -> BatchResult:
-        """Run up to 50 commands in one HTTP request."""
-        body = self.call("batch", {"halt": 1 if halt else 0, "cmd": dict(commands)})
-        return BatchResult.from_body(body)
-
     def retrying(self, send: Callable[[], requests.Response], methods: Sequence[str]):
         """Run ``send`` under the limits, retrying what heals and refreshing expired tokens.
 
@@ -195,7 +190,7 @@ class Bitrix24Client:
                 if exc.kind is Kind.OPERATING:
                     operating_waits += 1
                     for method in methods:
-                        self.operating.blocked(method, retry_at=exc.retry_at)
+                        self.operating.blocked(method)
                     if operating_waits <= self.retry.max_operating_waits:
                         wait = max(self.operating.wait_time(m) for m in methods)
                         self._log_retry(exc.code, exc.description, wait, operating_waits)
