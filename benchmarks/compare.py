@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark: the tap and its peers read every activity from the local emulator.
 
-    python benchmarks/compare.py --activities 100000            # a real portal's pace (time factor 1)
+    python benchmarks/compare.py --activities 100000            # a real portal's pace
     python benchmarks/compare.py --activities 1000000           # slow clients stop at --timeout
 
 Every client reads from its own fresh emulator process started with the same arguments (same
