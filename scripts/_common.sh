@@ -64,32 +64,31 @@ meltano_install() {
     log "meltano install (plugins from meltano.yml; no Meltano Hub needed)"
     (cd "$REPO_ROOT" && "$MELTANO" --log-level=warning install) \
         || die "meltano install failed (see the output above)"
-    local stamp="$REPO_ROOT/.meltano/extractors/tap-bitrix24/pyproject.sha256" sum
-    sum="$(sha256sum "$REPO_ROOT/pyproject.toml" | cut -d' ' -f1)"
+    # Meltano only fingerprints a plugin's pip_url, so a changed pyproject.toml (the tap's
+    # dependencies) or a changed loaders/target-postgres-tz (installed, not editable) would go
+    # unnoticed: reinstall those venvs when their digest moves.
+    reinstall_if_changed tap-bitrix24 "$REPO_ROOT/.meltano/extractors/tap-bitrix24/pyproject.sha256" \
+        "$(sha256sum "$REPO_ROOT/pyproject.toml" | cut -d' ' -f1)" "pyproject.toml"
+    reinstall_if_changed target-postgres "$REPO_ROOT/.meltano/loaders/target-postgres/wrapper.sha256" \
+        "$(tree_digest "$REPO_ROOT/loaders/target-postgres-tz")" "loaders/target-postgres-tz"
+}
+
+# tree_digest DIR: one sha256 over the files under DIR (paths and contents; caches and build
+# output left out). tests/e2e/conftest.py computes the same digest.
+# reinstall_if_changed PLUGIN STAMP_FILE DIGEST WHAT: `meltano install --clean PLUGIN` when DIGEST
+# differs from the one recorded in STAMP_FILE (not on the first install, which is fresh anyway).
+reinstall_if_changed() {
+    local plugin="$1" stamp="$2" sum="$3" what="$4"
     if [[ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]]; then
         if [[ -f "$stamp" ]]; then
-            log "pyproject.toml changed: reinstalling tap-bitrix24's venv"
-            (cd "$REPO_ROOT" && "$MELTANO" --log-level=warning install --clean tap-bitrix24) \
-                || die "meltano install --clean tap-bitrix24 failed"
-        fi
-        echo "$sum" >"$stamp"
-    fi
-    # target-postgres is installed from loaders/target-postgres-tz (not editable), and Meltano only
-    # fingerprints the pip_url: any change to the wrapper's files reinstalls that venv too.
-    stamp="$REPO_ROOT/.meltano/loaders/target-postgres/wrapper.sha256"
-    sum="$(tree_digest "$REPO_ROOT/loaders/target-postgres-tz")"
-    if [[ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]]; then
-        if [[ -f "$stamp" ]]; then
-            log "loaders/target-postgres-tz changed: reinstalling target-postgres's venv"
-            (cd "$REPO_ROOT" && "$MELTANO" --log-level=warning install --clean target-postgres) \
-                || die "meltano install --clean target-postgres failed"
+            log "$what changed: reinstalling $plugin's venv"
+            (cd "$REPO_ROOT" && "$MELTANO" --log-level=warning install --clean "$plugin") \
+                || die "meltano install --clean $plugin failed"
         fi
         echo "$sum" >"$stamp"
     fi
 }
 
-# tree_digest DIR: one sha256 over the files under DIR (paths and contents; caches and build
-# output left out). tests/e2e/conftest.py computes the same digest.
 tree_digest() {
     (cd "$1" && find . -type f -not -path '*/__pycache__/*' -not -name '*.pyc' \
         -not -path './build/*' -not -path './dist/*' -not -path '*.egg-info/*' -print0 \
