@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The test command: lint, format check and the whole pytest suite, end-to-end tests included.
+# The test command: ruff, mypy and the whole pytest suite, end-to-end tests included.
 #
 #   ./scripts/test.sh                 # everything
 #   ./scripts/test.sh -m 'not e2e'    # extra arguments go to pytest
 #   ./scripts/test.sh tests/e2e -x
 #
 # On a fresh machine it sets up everything the suite needs:
-#   .venv           pip install -e '.[test]'  (tap + pytest, ruff, psycopg)
+#   .venv           pip install -e '.[test]'  (tap + pytest, ruff, mypy, psycopg)
 #   .meltano-venv   meltano==$MELTANO_VERSION, then `meltano install` (the plugins in meltano.yml)
 #   PostgreSQL      cluster 15/main started (apt-get installs postgresql-15 if missing), a role and
 #                   database for the tests, password auth over TCP on 127.0.0.1
@@ -105,6 +105,8 @@ log "ruff check ."
 ruff check . || rc=1
 log "ruff format --check ."
 ruff format --check . || rc=1
+log "mypy"
+mypy || rc=1
 log "pytest $*"
 pytest "$@" </dev/null || rc=$?
 log "Finished in $(( $(date +%s) - started ))s (setup ${setup_s}s), exit $rc"

@@ -57,7 +57,7 @@ class Progress:
 
     def _remaining(self, rate: float) -> str:
         if self.expected and rate > 0:
-            left = max(self.expected - self.rows, 0)
+            left: float = max(self.expected - self.rows, 0)
             return f"about {left} rows and {left / rate:.0f} s remaining"
         if self.fraction and 0 < self.fraction < 1 and self.rows:
             left = self.rows / self.fraction - self.rows

@@ -34,6 +34,7 @@ from tap_bitrix24.streams.communications import ActivityCommunicationsStream
 from tap_bitrix24.streams.deletions import DELETED_AT
 from tap_bitrix24.streams.filters import validate_filter
 from tap_bitrix24.streams.schema import build_schema
+from tap_bitrix24.streams.walking import ActivityWalkStream
 
 STREAM_NAMES = {
     ActivitiesStream.name,
@@ -124,7 +125,7 @@ class TapBitrix24(Tap):
         except (KeyError, ValueError):
             return datetime.now(timezone.utc)
 
-    def discover_streams(self) -> list[ActivitiesStream]:
+    def discover_streams(self) -> list[ActivityWalkStream]:
         """``activities`` (schema from the portal's fields), its bindings and communications."""
         self.settings  # noqa: B018 - fail early on a bad setting
         self.checked_filter  # noqa: B018 - and on a bad filter, before any data moves
@@ -150,7 +151,7 @@ class TapBitrix24(Tap):
         super().load_state(state)
 
     @classmethod
-    def invoke(  # type: ignore[override]
+    def invoke(  # type: ignore[override]  # as the SDK's Tap.invoke: PluginBase takes **kwargs
         cls,
         *,
         about: bool = False,

@@ -156,7 +156,9 @@ class Bitrix24Client:
 
         return self.json(self.retrying(send, [method]))
 
-    def retrying(self, send: Callable[[], requests.Response], methods: Sequence[str]):
+    def retrying(
+        self, send: Callable[[], requests.Response], methods: Sequence[str]
+    ) -> requests.Response:
         """Run ``send`` under the limits, retrying what heals and refreshing expired tokens.
 
         ``send`` performs one attempt and raises :class:`TransientError`, a network error or
@@ -262,10 +264,10 @@ class Bitrix24Client:
         try:
             body = _decode(response.content)
         except ValueError:
-            kind = "HTML" if b"<html" in response.content[:512].lower() else "unreadable"
+            shape = "HTML" if b"<html" in response.content[:512].lower() else "unreadable"
             if status >= 500 or status == 429:
-                raise TransientError(f"HTTP {status}", f"{kind} body") from None
-            raise TransientError("NOT_JSON", f"HTTP {status} with a {kind} body") from None
+                raise TransientError(f"HTTP {status}", f"{shape} body") from None
+            raise TransientError("NOT_JSON", f"HTTP {status} with a {shape} body") from None
         if not isinstance(body, dict):
             raise TransientError("NOT_BITRIX24", f"HTTP {status} with an unexpected JSON body")
         if "error" in body and "result" not in body:

@@ -313,6 +313,7 @@ class Content:
         origin: str | None = None
         assoc: str | None = "0"
         location = ""
+        notify_value: str | None
         notify_type, notify_value = "0", "0"
         description: str | None
         description_type: str | None = "1"

@@ -240,7 +240,7 @@ class Dataset:
         number = str(100 + (h & 0x3FFF) % 9900)
         h >>= 14
         created = self.created[pos]
-        start = self.start[pos]
+        start: int | None = self.start[pos]
         if start == NULL_TS:
             start = None
         spread = h & 0xFFFFF
@@ -296,7 +296,7 @@ class Dataset:
         files: tuple[int, ...] = ()
         if file_roll < (25 if variant.kind == EMAIL else 4):
             files = tuple(ident * 8 + k for k in range(1 + h % 3))
-        return Dynamic(*core[:8], "Y" if core[8] else "N", *core[9:13], files)
+        return Dynamic._make((*core[:8], "Y" if core[8] else "N", *core[9:13], files))
 
     def fragment(self, pos: int) -> bytes:
         """The row's JSON for the default select, exactly as :func:`json_encode` would print it.

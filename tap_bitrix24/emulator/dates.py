@@ -144,8 +144,8 @@ class PortalClock:
             return self._compose(year, month, day, hh, mm, ss, zone)
         match = _BASIC.match(text)
         if match:
-            year, month, day, hh, mm, ss = match.groups()
-            return self._compose(int(year), int(month), int(day), hh, mm, ss, None)
+            y, mo, d, hh, mm, ss = match.groups()
+            return self._compose(int(y), int(mo), int(d), hh, mm, ss, None)
         match = _EPOCH.match(text)
         if match:
             return int(match.group(1))

@@ -192,6 +192,14 @@ def _negate(pred: Pred, null_aware: bool) -> Pred:
     return lambda x: x is None or not pred(x)
 
 
+def _or_null(pred: Pred) -> Pred:
+    return lambda x: x is None or x == "" or pred(x)
+
+
+def _at_pos(getter: Callable[[int], Any], pred: Pred) -> Callable[[int], bool]:
+    return lambda pos: pred(getter(pos))
+
+
 def compile_filter(raw: Any, ds: Dataset, clock: PortalClock, now: float) -> Filter:
     """Turn a ``filter`` array into conditions; unknown keys and empty arrays are dropped."""
     result = Filter()
@@ -241,10 +249,8 @@ def compile_filter(raw: Any, ds: Dataset, clock: PortalClock, now: float) -> Fil
             ):
                 bound = (op, single)
         if or_null:
-            inner = pred
-            pred = lambda x, inner=inner: x is None or x == "" or inner(x)  # noqa: E731
-        getter = ds.getter(name)
-        result.conditions.append(Condition(name, lambda pos, g=getter, p=pred: p(g(pos)), bound))
+            pred = _or_null(pred)
+        result.conditions.append(Condition(name, _at_pos(ds.getter(name), pred), bound))
     return result
 
 
@@ -284,7 +290,7 @@ def _binding_pairs(value: Any) -> list[tuple[int, int | None]]:
 
 
 # --------------------------------------------------------------------------- order
-def parse_order(present: bool, raw: Any) -> list[tuple[str, bool]] | None:
+def parse_order(present: bool, raw: Any) -> list[tuple[str, bool]]:
     """Order keys (case-insensitive; non-ASC = DESC). [] = no ORDER BY at all."""
     if not present or (is_array(raw) and not array_values(raw)):
         return [("START_TIME", True)]

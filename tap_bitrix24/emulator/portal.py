@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, cast
 from urllib.parse import unquote
 
 from .auth import Caller, OAuthError, TokenStore, bearer
@@ -31,6 +31,15 @@ from .php import encode_tree, parse_str
 JSON_TYPE = "application/json; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
 MUTATION_KEYS = ("update", "insert", "delete", "rebind")
+
+
+class MutationCounts(TypedDict, total=False):
+    """A schedule's mutations (``MUTATION_KEYS``), passed on to :meth:`Portal.mutate`."""
+
+    update: int
+    insert: int
+    delete: int
+    rebind: int
 
 
 @dataclass
@@ -63,7 +72,7 @@ class Schedule:
     after_requests: int
     every_requests: int
     times: int
-    ops: dict[str, int]
+    ops: MutationCounts
     seed: int
     seen: int = 0
     fired: int = 0
@@ -548,7 +557,8 @@ class Portal:
         with self.lock:
             if seed is None:
                 seed = self.seed * 104_729 + len(self.schedules)
-            entry = Schedule(after_requests, every_requests, times, dict(ops), int(seed))
+            counts = cast(MutationCounts, ops)  # keys and values checked above
+            entry = Schedule(after_requests, every_requests, times, counts, int(seed))
             self.schedules.append(entry)
             return {"schedules": len(self.schedules)}
 

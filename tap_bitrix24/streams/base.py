@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 from singer_sdk.streams import RESTStream
 
+from tap_bitrix24.client.auth import OAuthAuth, WebhookAuth
 from tap_bitrix24.client.transport import Bitrix24Client, methods_of
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class Bitrix24Stream(RESTStream[Any]):
         return self.client.rest_base
 
     @property
-    def authenticator(self):
+    def authenticator(self) -> WebhookAuth | OAuthAuth:
         """Webhook or OAuth auth from the client."""
         return self.client.auth
 

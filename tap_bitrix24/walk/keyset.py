@@ -105,7 +105,7 @@ def split_span(low: int, high: int, parts: int) -> list[KeyRange]:
     parts = max(1, min(parts, max(1, (high - low) // PAGE_SIZE)))
     width = (high - low) // parts
     bounds = [low + width * i for i in range(parts)] + [None]
-    return [KeyRange(bounds[i], bounds[i + 1]) for i in range(parts)]
+    return [KeyRange(low + width * i, bounds[i + 1]) for i in range(parts)]
 
 
 class KeysetWalker:
@@ -162,6 +162,7 @@ class KeysetWalker:
             def launch() -> None:
                 busy = {slot for slot, _ in running.values()}
                 idle = [s for s in self.ranges if s not in busy]
+                slot: int | None
                 while len(running) < self._workers:
                     if idle:
                         slot = idle.pop(0)
