@@ -20,6 +20,7 @@ from requests.adapters import HTTPAdapter
 from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
+from typing_extensions import override
 
 from tap_bitrix24.client.auth import OAuthAuth, TokenStore, WebhookAuth
 from tap_bitrix24.client.redact import install_log_redaction, redact
@@ -125,6 +126,7 @@ class TapBitrix24(Tap):
         except (KeyError, ValueError):
             return datetime.now(timezone.utc)
 
+    @override
     def discover_streams(self) -> list[ActivityWalkStream]:
         """``activities`` (schema from the portal's fields), its bindings and communications."""
         self.settings  # noqa: B018 - fail early on a bad setting
@@ -145,12 +147,14 @@ class TapBitrix24(Tap):
             ActivityCommunicationsStream(self, COMMUNICATIONS_SCHEMA),
         ]
 
+    @override
     def load_state(self, state: dict[str, Any]) -> None:
         """Refuse a STATE that is not this tap's before any data moves."""
         check_state(state, STREAM_NAMES)
         super().load_state(state)
 
     @classmethod
+    @override
     def invoke(  # type: ignore[override]  # as the SDK's Tap.invoke: PluginBase takes **kwargs
         cls,
         *,
@@ -168,6 +172,7 @@ class TapBitrix24(Tap):
         )
 
     @classmethod
+    @override
     def get_singer_command(cls) -> click.Command:
         """The SDK's command, with user-facing errors printed as one line."""
         command = super().get_singer_command()

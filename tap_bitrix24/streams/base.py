@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from singer_sdk.streams import RESTStream
+from typing_extensions import override
 
 from tap_bitrix24.client.auth import OAuthAuth, WebhookAuth
 from tap_bitrix24.client.transport import Bitrix24Client, methods_of
@@ -35,25 +36,30 @@ class Bitrix24Stream(RESTStream[Any]):
         return self._bitrix_tap.client
 
     @property
+    @override
     def url_base(self) -> str:
         """``https://portal/rest/``; the auth callable adds the credential per request."""
         return self.client.rest_base
 
     @property
+    @override
     def authenticator(self) -> WebhookAuth | OAuthAuth:
         """Webhook or OAuth auth from the client."""
         return self.client.auth
 
     @property
+    @override
     def requests_session(self) -> requests.Session:
         """One session (and connection pool) for the whole tap."""
         return self.client.session
 
     @property
+    @override
     def timeout(self) -> int:
         """Per-request timeout from the settings."""
         return int(self._bitrix_tap.settings.request_timeout)
 
+    @override
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
         """Run each request under the client's limits and retry policy."""
 
@@ -62,10 +68,12 @@ class Bitrix24Stream(RESTStream[Any]):
 
         return send
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         """Bitrix24 errors are in the body; the client maps them."""
         self.client.check(response)
 
+    @override
     def response_error_message(self, response: requests.Response) -> str:
         """Never echo URLs or bodies: they can carry credentials."""
         return f"HTTP {response.status_code} from {self.client.host}"

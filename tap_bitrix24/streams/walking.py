@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams.rest import HTTPRequest, PageContext
+from typing_extensions import override
 
 from tap_bitrix24.client.batch import MAX_COMMANDS, BatchResult, php_query
 from tap_bitrix24.client.transport import Bitrix24Client
@@ -111,6 +112,7 @@ class ActivityWalkStream(Bitrix24Stream):
                 self._signpost = self._bitrix_tap.portal_now()
         return self._signpost
 
+    @override
     def get_replication_key_signpost(self, context: Context | None = None) -> str:
         """The cap on the bookmark: the walk's start, in the records' own format.
 
@@ -131,6 +133,7 @@ class ActivityWalkStream(Bitrix24Stream):
 
     # -- the walk --------------------------------------------------------------------------
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Walk the list in the configured mode; records stream out batch by batch."""
         settings = self._bitrix_tap.settings
@@ -160,11 +163,13 @@ class ActivityWalkStream(Bitrix24Stream):
 
     # offset mode: the SDK's request loop with a paginator keyed on `next`
 
+    @override
     def get_new_paginator(self) -> NextOffsetPaginator:
         """Offset pages follow the API's ``next``."""
         self._paginator = NextOffsetPaginator()
         return self._paginator
 
+    @override
     def get_http_request(self, *, page: PageContext) -> HTTPRequest:
         """One ``crm.activity.list`` page at offset ``page.next_page_token``."""
         return HTTPRequest(
@@ -179,6 +184,7 @@ class ActivityWalkStream(Bitrix24Stream):
             },
         )
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
         """Rows of one offset page."""
         return Bitrix24Client.json(response).get("result") or []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import requests
 from singer_sdk.pagination import BaseAPIPaginator
+from typing_extensions import override
 
 from tap_bitrix24.client.transport import Bitrix24Client
 
@@ -19,6 +20,7 @@ class NextOffsetPaginator(BaseAPIPaginator[int]):
         super().__init__(0)
         self.total: int | None = None
 
+    @override
     def has_more(self, response: requests.Response) -> bool:
         """More pages exist only while the portal sends ``next``."""
         body = Bitrix24Client.json(response)
@@ -26,6 +28,7 @@ class NextOffsetPaginator(BaseAPIPaginator[int]):
             self.total = body["total"]
         return body.get("next") is not None
 
+    @override
     def get_next(self, response: requests.Response) -> int | None:
         """The offset of the next page."""
         value = Bitrix24Client.json(response).get("next")
