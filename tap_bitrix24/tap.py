@@ -26,6 +26,7 @@ from tap_bitrix24.client.auth import OAuthAuth, TokenStore, WebhookAuth
 from tap_bitrix24.client.redact import install_log_redaction, redact
 from tap_bitrix24.client.transport import Bitrix24Client, RetryPolicy
 from tap_bitrix24.errors import StateError, TapError
+from tap_bitrix24.sdk_private import STATE_LOGGER, UNSORTED_WARNING
 from tap_bitrix24.settings import CONFIG_SCHEMA, Settings, parse_settings
 from tap_bitrix24.streams.activities import ActivitiesStream
 from tap_bitrix24.streams.bindings import SCHEMA as BINDINGS_SCHEMA
@@ -207,11 +208,11 @@ class _DropUnsortedWarning(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Drop only that one message."""
-        return not str(record.msg).startswith("Stream is assumed to be unsorted")
+        return not str(record.msg).startswith(UNSORTED_WARNING)
 
 
 def _hide_unsorted_warning() -> None:
-    state_logger = logging.getLogger("singer_sdk")  # the logger singer_sdk.helpers._state uses
+    state_logger = logging.getLogger(STATE_LOGGER)
     if not any(isinstance(f, _DropUnsortedWarning) for f in state_logger.filters):
         state_logger.addFilter(_DropUnsortedWarning())
 

@@ -10,6 +10,7 @@ from typing_extensions import override
 
 from tap_bitrix24.client.auth import OAuthAuth, WebhookAuth
 from tap_bitrix24.client.transport import Bitrix24Client, methods_of
+from tap_bitrix24.sdk_private import send_prepared
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, RequestFunc
@@ -83,5 +84,5 @@ class Bitrix24Stream(RESTStream[Any]):
         prepared = self.build_prepared_request(
             method="POST", url=self.client.url(method), json=body
         )
-        response = self.request_decorator(self._request)(prepared, context)
+        response = send_prepared(self, prepared, context)
         return Bitrix24Client.json(response)

@@ -27,6 +27,7 @@ from tap_bitrix24.client.batch import MAX_COMMANDS, BatchResult, php_query
 from tap_bitrix24.client.transport import Bitrix24Client
 from tap_bitrix24.errors import StateError, TapError
 from tap_bitrix24.progress import Progress
+from tap_bitrix24.sdk_private import write_state_message
 from tap_bitrix24.streams.base import Bitrix24Stream
 from tap_bitrix24.walk.keyset import (
     LIST_METHOD,
@@ -362,7 +363,7 @@ class ActivityWalkStream(Bitrix24Stream):
                 # Every row so far has been written: move the saved cursors and say so.
                 state[WALK_KEY]["ranges"] = [r.to_state() for r in walker.ranges.values()]
                 self.checkpoint(state)
-                self._write_state_message()
+                write_state_message(self)
         state.pop(WALK_KEY, None)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import tap_bitrix24
 
 
-def _tap_classes() -> list[type]:
+def tap_classes() -> list[type]:
     """The tap's classes (the emulator does not subclass singer-sdk)."""
     classes: dict[str, type] = {}
     for info in pkgutil.walk_packages(tap_bitrix24.__path__, "tap_bitrix24."):
@@ -39,7 +39,7 @@ def _function(member: Any) -> Any:
 
 def _sdk_overrides() -> list[tuple[type, str, Any]]:
     found = []
-    for cls in _tap_classes():
+    for cls in tap_classes():
         sdk_bases = [b for b in cls.__mro__[1:] if b.__module__.startswith("singer_sdk.")]
         for name, member in vars(cls).items():
             if name.startswith("__") or not inspect.isfunction(_function(member)):

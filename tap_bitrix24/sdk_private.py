@@ -1,0 +1,43 @@
+"""Every use of a private singer-sdk member, in one place.
+
+singer-sdk has no public way to do these. ``tests/unit/test_sdk_private.py`` checks each one on
+the installed SDK (names, signatures, logger), so an SDK upgrade that renames or removes one
+fails a unit test instead of a sync. Nothing else in the tap may use SDK privates (that test
+also scans the tap's sources).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import requests
+    from singer_sdk.helpers.types import Context
+    from singer_sdk.streams import RESTStream, Stream
+
+# ``singer_sdk.helpers._state`` logs this warning on this logger when a stream with
+# ``is_sorted = False`` gets its first bookmark. Keyset walks resume from their own ``walk``
+# STATE, so the tap filters the misleading message out (see ``tap._hide_unsorted_warning``).
+STATE_LOGGER = "singer_sdk"
+UNSORTED_WARNING = "Stream is assumed to be unsorted"
+
+
+def write_state_message(stream: Stream) -> None:
+    """Emit the stream's STATE now (``Stream._write_state_message``).
+
+    Keyset walks emit STATE after every chained batch, when the cursor in it is true; the SDK
+    alone writes STATE only every ``STATE_MSG_FREQUENCY`` records and at the stream's end.
+    """
+    stream._write_state_message()
+
+
+def send_prepared(
+    stream: RESTStream, prepared: requests.PreparedRequest, context: Context | None
+) -> requests.Response:
+    """Send one request exactly as the SDK sends a page: ``request_decorator(_request)``.
+
+    ``batch`` and other non-list calls get the same session, auth, timeout, request metrics and
+    ``validate_response``, and the client's pacing and retries; the SDK's public request loop
+    only walks the paginated ``get_http_request`` calls.
+    """
+    return stream.request_decorator(stream._request)(prepared, context)
