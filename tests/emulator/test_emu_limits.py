@@ -105,7 +105,9 @@ def test_latency_model(make_api) -> None:
 
     # Concurrent requests wait concurrently: the second is served (its modelled interval
     # starts) while the first is still inside its modelled time. Were sleeps done under the
-    # portal's lock, the second would start only after the first finished.
+    # portal's lock, the second would start only after the first finished. A 0.9 s window leaves a
+    # loaded machine ample time to send the second request.
+    api.control("POST", "config", {"time_factor": 3.0})
     blocks: list[dict] = []
     entered = threading.Barrier(2)
 
