@@ -2,7 +2,7 @@
 
 Bitrix24 silently drops filter keys it does not know (a typo returns everything), treats an
 empty list as "no condition", turns an unparsable date into "IS NULL" and compares Y/N fields
-with whatever text arrives (a JSON ``false`` travels as ``"0"`` and matches nothing). Each of
+with whatever text arrives (a boolean reaches it as ``0``/``1`` and matches nothing). Each of
 those would quietly load the wrong rows, so the tap refuses them with a message naming the key,
 and writes booleans for Y/N fields as ``Y``/``N``.
 """
