@@ -168,7 +168,9 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.IntegerType,
         default=6,
         title="Parallel requests",
-        description="Keyset batches in flight at once over disjoint ID ranges (1 = sequential).",
+        description="Keyset batches in flight at once over disjoint ID ranges (1 = sequential). "
+        "The speed-up assumes the portal serves a webhook's concurrent requests concurrently; "
+        "where it queues them, use 1.",
     ),
     th.Property(
         "request_timeout",
