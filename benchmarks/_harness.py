@@ -18,6 +18,8 @@ import sys
 import threading
 import time
 import urllib.request
+from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,6 +189,10 @@ class Emulator:
         """``GET /_emulator/truth``."""
         return self._call("/_emulator/truth")
 
+    def truth_ids(self) -> set[int]:
+        """Every activity ID that exists: what a complete extraction delivers, once each."""
+        return {int(ident) for ident in self.truth()["activities"]}
+
 
 class StatsWatcher:
     """Keeps the newest ``/_emulator/stats`` snapshot while a client runs.
@@ -243,17 +249,26 @@ class ClientRun:
     sys_seconds: float = 0.0
     max_rss_kb: int = 0
     stderr_log: str = ""
+    ids: array | None = None  # activity IDs as delivered (duplicates kept), when known
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 _RECORD_PREFIXES = (b'\n{"type":"RECORD"', b'\n{"type": "RECORD"')
+_ACTIVITY_PREFIX = b'\n{"type":"RECORD","stream":"activities","record":{'
+#: The activity's ID where the tap writes it: the first property of the record.
+_ACTIVITY_ID = re.compile(rb'\n\{"type":"RECORD","stream":"activities","record":\{"ID":(\d+)[,}]')
 
 
 class _SingerCounter:
-    """Counts RECORD lines of a Singer stream read in chunks (rows are never parsed or kept)."""
+    """Counts RECORD lines of a Singer stream read in chunks and keeps the activities' IDs.
+
+    Rows are not parsed: a regular expression picks each activity's leading ``"ID"``; only a
+    line where ID is not first (never, for the tap) is decoded as JSON.
+    """
 
     def __init__(self) -> None:
         self.rows = 0
+        self.ids = array("q")
         self.last_state = b""
         self._carry = b"\n"
 
@@ -265,10 +280,42 @@ class _SingerCounter:
             return
         complete, self._carry = buffer[: cut + 1], buffer[cut:]
         self.rows += sum(complete.count(prefix) for prefix in _RECORD_PREFIXES)
+        found = _ACTIVITY_ID.findall(complete)
+        self.ids.extend(map(int, found))
+        if len(found) != complete.count(_ACTIVITY_PREFIX):
+            self._ids_the_slow_way(complete)
         # `complete` starts with "\n" and ends with "\n"; keep the newest STATE line for reports.
         state_at = complete.rfind(b'\n{"type":"STATE"')
         if state_at >= 0:
             self.last_state = complete[state_at + 1 : complete.index(b"\n", state_at + 1)]
+
+    def _ids_the_slow_way(self, complete: bytes) -> None:
+        for line in complete.split(b"\n"):
+            if line.startswith(_ACTIVITY_PREFIX[1:]) and not _ACTIVITY_ID.match(b"\n" + line):
+                self.ids.append(int(json.loads(line)["record"]["ID"]))
+
+
+def check_ids(delivered: Iterable[int] | None, truth: set[int]) -> dict[str, int | None]:
+    """Unique, missing, duplicate and unknown IDs of one client's run, against the truth."""
+    if delivered is None:
+        return {"unique_ids": None, "missing_ids": None, "duplicate_ids": None, "unknown_ids": None}
+    ids = list(delivered)
+    unique = set(ids)
+    return {
+        "unique_ids": len(unique),
+        "missing_ids": len(truth - unique),
+        "duplicate_ids": len(ids) - len(unique),
+        "unknown_ids": len(unique - truth),
+    }
+
+
+def read_ids(path: Path) -> array | None:
+    """IDs a peer wrote, one per line; None if it wrote none (it failed before the end)."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    return array("q", (int(line) for line in text.split()))
 
 
 def run_client(
@@ -347,6 +394,8 @@ def run_client(
     run.sys_seconds = usage.ru_stime
     run.max_rss_kb = usage.ru_maxrss  # kB on Linux
     run.rows = counter.rows
+    if kind == "singer":
+        run.ids = counter.ids
     if kind == "singer" and counter.last_state:
         run.extra["last_state_bytes"] = len(counter.last_state)
 

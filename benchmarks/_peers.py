@@ -2,11 +2,12 @@
 
 Usage (inside the benchmark venv)::
 
-    python benchmarks/_peers.py {b24pysdk-fast|b24pysdk-list|fast-bitrix24} WEBHOOK_URL TIME_FACTOR
+    python benchmarks/_peers.py {b24pysdk-fast|b24pysdk-list|fast-bitrix24} WEBHOOK TIME_FACTOR IDS
 
 Prints ``ROWS <n>`` lines while it reads (where the library streams) and ``DONE <n>`` at the end
-on stdout; on failure one ``ERROR <type>: <message>`` line and exit status 1. Only the row count
-is reported: the rows themselves are dropped as soon as the library lets go of them.
+on stdout; on failure one ``ERROR <type>: <message>`` line and exit status 1. The ID of every row
+delivered goes to the file IDS, one per line (duplicates kept), so the benchmark can check them
+against the emulator's truth; the rows themselves are dropped as soon as the library lets go.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import re
 import sys
 import time
+from collections.abc import Iterable
+from typing import TextIO
 from urllib.parse import urlsplit
 
 SELECT = ["*"]  # the default select, the same 39 fields the tap reads
@@ -44,26 +47,35 @@ def _b24pysdk_client(webhook: str, time_factor: float):
     )
 
 
-def run_b24pysdk_fast(webhook: str, time_factor: float) -> int:
+def _write_ids(rows: Iterable[dict], ids: TextIO) -> int:
+    count = 0
+    for row in rows:
+        ids.write(f"{row['ID']}\n")
+        count += 1
+    return count
+
+
+def run_b24pysdk_fast(webhook: str, time_factor: float, ids: TextIO) -> int:
     """b24pysdk ``as_list_fast``: chained ``>ID`` keyset batches, one batch in flight."""
     client = _b24pysdk_client(webhook, time_factor)
     result = client.crm.activity.list(select=SELECT).as_list_fast().result
     rows = 0
-    for _ in result:  # a one-shot generator: rows are not kept
+    for row in result:  # a one-shot generator: rows are not kept
+        ids.write(f"{row['ID']}\n")
         rows += 1
         if rows % PROGRESS_EVERY == 0:
             _say(f"ROWS {rows}")
     return rows
 
 
-def run_b24pysdk_list(webhook: str, time_factor: float) -> int:
+def run_b24pysdk_list(webhook: str, time_factor: float, ids: TextIO) -> int:
     """b24pysdk ``as_list``: a first page, then offset pages in batches of 50 (all in memory)."""
     client = _b24pysdk_client(webhook, time_factor)
     result = client.crm.activity.list(select=SELECT).as_list().result
-    return len(result)
+    return _write_ids(result, ids)
 
 
-def run_fast_bitrix24(webhook: str, time_factor: float) -> int:
+def run_fast_bitrix24(webhook: str, time_factor: float, ids: TextIO) -> int:
     """fast-bitrix24 ``get_all``: offset pages in batches of 50, many batches in flight."""
     import fast_bitrix24.srh as srh
     from fast_bitrix24 import Bitrix
@@ -77,7 +89,7 @@ def run_fast_bitrix24(webhook: str, time_factor: float) -> int:
         requests_per_second=2.0 / time_factor,
     )
     result = bitrix.get_all("crm.activity.list", params={"select": SELECT})
-    return len(result)
+    return _write_ids(result, ids)
 
 
 PEERS = {
@@ -94,10 +106,11 @@ def _redact(text: str, webhook: str) -> str:
 
 def main(argv: list[str]) -> int:
     """Run one peer; see the module docstring."""
-    name, webhook, time_factor = argv[0], argv[1], float(argv[2])
+    name, webhook, time_factor, ids_path = argv[0], argv[1], float(argv[2]), argv[3]
     started = time.monotonic()
     try:
-        rows = PEERS[name](webhook, time_factor)
+        with open(ids_path, "w") as ids:
+            rows = PEERS[name](webhook, time_factor, ids)
     except BaseException as exc:  # report every failure as one line, the table shows it
         message = " ".join(str(exc).split()) or repr(exc)
         codes = re.findall(r"'error': '([A-Z_]+)'", message)

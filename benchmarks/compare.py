@@ -42,8 +42,10 @@ from _harness import (
     ClientRun,
     Emulator,
     StatsWatcher,
+    check_ids,
     free_port,
     machine,
+    read_ids,
     run_client,
     write_json,
 )
@@ -111,11 +113,24 @@ def client_argv(name: str, webhook: str, factor: float, workdir: Path) -> tuple[
         path.write_text(json.dumps(config))
         return [str(VENV_BIN / "tap-bitrix24"), "--config", str(path)], "singer"
     peers = Path(__file__).resolve().parent / "_peers.py"
-    return [str(VENV_PY), str(peers), name, webhook, str(factor)], "peer"
+    ids = str(ids_file(name, workdir))
+    return [str(VENV_PY), str(peers), name, webhook, str(factor), ids], "peer"
 
 
-def summarize(run: ClientRun, stats: dict[str, Any], expected: int) -> dict[str, Any]:
-    """One row of the table (and of the JSON), from the client's run and the emulator's stats."""
+def ids_file(name: str, workdir: Path) -> Path:
+    """Where a peer writes the IDs it delivered."""
+    return workdir / f"{name}.ids"
+
+
+def summarize(
+    run: ClientRun, stats: dict[str, Any], expected: int, truth: set[int]
+) -> dict[str, Any]:
+    """One row of the table (and of the JSON), from the client's run and the emulator's stats.
+
+    Rows are not enough: the IDs delivered are checked against the emulator's truth, and a run
+    that missed or repeated an activity is ``incomplete`` whatever its row count.
+    """
+    checked = check_ids(run.ids, truth)
     http_status = {str(k): v for k, v in (stats.get("http_status") or {}).items()}
     errors = {str(k): v for k, v in (stats.get("errors_sent") or {}).items()}
     calls = stats.get("method_calls") or {}
@@ -127,7 +142,9 @@ def summarize(run: ClientRun, stats: dict[str, Any], expected: int) -> dict[str,
         rows, rows_note = sent, "sent by the emulator"
     elif run.status == "failed" and sent > rows:
         run.error += f" (after the emulator had sent {sent:,} rows)"
-    if run.status == "ok" and rows != expected:
+    if run.status == "ok" and (
+        rows != expected or checked["missing_ids"] or checked["duplicate_ids"]
+    ):
         run.status = "incomplete"
     cpu = run.user_seconds + run.sys_seconds
     return {
@@ -139,6 +156,7 @@ def summarize(run: ClientRun, stats: dict[str, Any], expected: int) -> dict[str,
         "rows": rows,
         "rows_note": rows_note,
         "expected_rows": expected,
+        **checked,
         "rows_per_second": round(rows / run.wall_seconds, 1) if run.wall_seconds else 0.0,
         "http_requests": stats.get("requests", 0),
         "method_calls": sum(calls.values()),
@@ -164,8 +182,8 @@ def summarize(run: ClientRun, stats: dict[str, Any], expected: int) -> dict[str,
 def table(rows: list[dict[str, Any]]) -> str:
     """The printed table."""
     head = [
-        "client", "status", "wall s", "rows/s", "rows / expected", "HTTP req", "calls",
-        "server s", "503s", "429s", "peak MB", "CPU µs/row",
+        "client", "status", "wall s", "rows/s", "rows / expected", "missing", "dups", "HTTP req",
+        "calls", "server s", "503s", "429s", "peak MB", "CPU µs/row",
     ]  # fmt: skip
     body = []
     for r in rows:
@@ -176,6 +194,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{r['wall_seconds']:.1f}",
             f"{r['rows_per_second']:,.0f}",
             f"{got} / {r['expected_rows']:,}",
+            "-" if r["missing_ids"] is None else f"{r['missing_ids']:,}",
+            "-" if r["duplicate_ids"] is None else f"{r['duplicate_ids']:,}",
             f"{r['http_requests']:,}",
             f"{r['method_calls']:,}",
             f"{r['server_seconds']:.1f}",
@@ -185,7 +205,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             "-" if r["cpu_us_per_row"] is None else f"{r['cpu_us_per_row']:.0f}",
         ])  # fmt: skip
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
-    right = {2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
+    right = set(range(2, len(head)))
 
     def fmt(cells: list[str]) -> str:
         return "  ".join(
@@ -198,6 +218,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     if any(r["rows_note"] for r in rows):
         notes.append("  * rows the emulator sent before the client was stopped")
     legend = (
+        "missing / dups: activity IDs the client never delivered / delivered more than once, "
+        "against the emulator's truth\n"
         "503s / 429s: QUERY_LIMIT_EXCEEDED / OPERATION_TIME_LIMIT answers the emulator sent, "
         "as the HTTP status or per command inside a batch"
     )
@@ -313,6 +335,7 @@ def main() -> int:
             with emulator:
                 emulator.configure(**cost_model_config())
                 expected = emulator.count
+                truth = emulator.truth_ids()
                 emulators.append(
                     {
                         "client": name,
@@ -332,7 +355,9 @@ def main() -> int:
                         log_path=LOGS / f"{args.activities}-{name}.log",
                     )
                 final = watcher.poll(timeout=20)
-                row = summarize(run, watcher.snapshot, expected)
+                if kind == "peer":
+                    run.ids = read_ids(ids_file(name, Path(tmp)))
+                row = summarize(run, watcher.snapshot, expected, truth)
                 if not final:
                     row["stats_note"] = (
                         f"emulator busy after the client stopped: its figures are those of "
@@ -340,7 +365,8 @@ def main() -> int:
                     )
                 rows.append(row)
             print(
-                f"  {row['status']}: {row['rows']:,} rows in {row['wall_seconds']:.1f} s"
+                f"  {row['status']}: {row['rows']:,} rows in {row['wall_seconds']:.1f} s, "
+                f"missing {row['missing_ids']}, duplicates {row['duplicate_ids']}"
                 + (f" ({row['error']})" if row["error"] else ""),
                 flush=True,
             )

@@ -36,6 +36,7 @@ from _harness import (
     RESULTS,
     VENV_BIN,
     Emulator,
+    check_ids,
     free_port,
     machine,
     run_client,
@@ -77,6 +78,7 @@ def measure(size: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any
         print(f"  ready in {emulator.startup_seconds:.1f} s", flush=True)
         expected = emulator.count
         out["expected_rows"] = expected
+        truth = emulator.truth_ids()  # taken before the run, outside the measured process
         for pagination in args.pagination:
             config = {"webhook_url": emulator.webhook, "pagination": pagination, **UNTHROTTLED}
             if args.max_parallel:
@@ -94,12 +96,15 @@ def measure(size: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any
             )
             stats = emulator.stats()
             cpu = run.user_seconds + run.sys_seconds
+            checked = check_ids(run.ids, truth)
+            complete = (
+                run.rows == expected and not checked["missing_ids"] and not checked["duplicate_ids"]
+            )
             row = {
                 "activities": size,
                 "pagination": pagination,
-                "status": run.status
-                if run.rows == expected or run.status != "ok"
-                else "incomplete",
+                "status": run.status if complete or run.status != "ok" else "incomplete",
+                **checked,
                 "error": run.error,
                 "rows": run.rows,
                 "expected_rows": expected,
@@ -115,7 +120,8 @@ def measure(size: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any
             out["runs"].append(row)
             print(
                 f"  {row['status']}: {row['rows']:,} rows in {row['wall_seconds']:.1f} s, "
-                f"{row['cpu_us_per_row'] or '-'} µs CPU/row, peak {row['peak_rss_mb']:.0f} MB"
+                f"{row['cpu_us_per_row'] or '-'} µs CPU/row, peak {row['peak_rss_mb']:.0f} MB, "
+                f"missing {row['missing_ids']}, duplicates {row['duplicate_ids']}"
                 + (f" ({row['error']})" if row["error"] else ""),
                 flush=True,
             )

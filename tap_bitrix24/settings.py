@@ -106,7 +106,9 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.ObjectType(additional_properties=True),
         title="Extra filter",
         description='Extra crm.activity.list filter, e.g. {"OWNER_TYPE_ID": 2, "!TYPE_ID": 4}. '
-        "Every key is checked against crm.activity.fields; a typo is refused.",
+        "Every key is checked against crm.activity.fields; a typo is refused. Values must suit "
+        'the field: true/false (or "Y"/"N") for Y/N fields such as COMPLETED (sent as Y/N), '
+        "whole numbers for integer, user and enum fields; anything else is refused.",
     ),
     th.Property(
         "include_communications",
@@ -166,7 +168,9 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.IntegerType,
         default=6,
         title="Parallel requests",
-        description="Keyset batches in flight at once over disjoint ID ranges (1 = sequential).",
+        description="Keyset batches in flight at once over disjoint ID ranges (1 = sequential). "
+        "The speed-up assumes the portal serves a webhook's concurrent requests concurrently; "
+        "where it queues them, use 1.",
     ),
     th.Property(
         "request_timeout",

@@ -401,7 +401,10 @@ class Content:
         result_value = result_sum = currency = None
         if d.chance(5):
             result_value = "1.0000"
-            result_sum = f"{d.n(100_000)}.{d.n(10_000):04d}"
+            whole = d.n(100_000)
+            if whole % 4 == 0:  # DECIMAL(18,4)'s full 14 integer digits: more than a float holds
+                whole = whole * 1_000_000_000 + 123_456_789
+            result_sum = f"{whole}.{d.n(10_000):04d}"
             currency = d.pick(("RUB", "USD", "EUR"))
         provider = KIND_PROVIDER[kind]
         row: dict[str, Any] = {

@@ -76,4 +76,5 @@ class ActivitiesStream(ActivityWalkStream):
         stamp = self.get_replication_key_signpost(context)
         if gone:
             self.logger.info("%d activities were deleted since the last sync", len(gone))
-        return [{"ID": i, "LAST_UPDATED": stamp, DELETED_AT: stamp} for i in gone]
+        tombstone = self.converter.blank  # every property, like any other record
+        return [tombstone(ID=i, LAST_UPDATED=stamp, **{DELETED_AT: stamp}) for i in gone]

@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from tap_bitrix24.client.redact import strip_auth_param
@@ -53,6 +54,8 @@ def property_schema(name: str, info: Mapping[str, Any]) -> dict[str, Any] | None
     if bitrix_type in _INTEGER_TYPES or bitrix_type.startswith("crm_enum_"):
         schema = {"type": ["integer", "null"]}
     elif bitrix_type == "double":
+        # DECIMAL(18,4) in Bitrix24's database: emitted as an exact JSON number (decimal.Decimal,
+        # written digit for digit by the SDK's writer), never through a binary float.
         schema = {"type": ["number", "null"]}
     elif bitrix_type in ("datetime", "date"):
         schema = {
@@ -127,14 +130,19 @@ def to_int(value: Any) -> int | None:
             return None
 
 
-def to_float(value: Any) -> float | None:
-    """``"12.5000"`` -> 12.5; ``""``/null -> None."""
-    if value is None or value == "":
+def to_decimal(value: Any) -> Decimal | None:
+    """``"12345678901234.5678"`` -> the exact Decimal (a float keeps ~16 digits); ``""`` -> None.
+
+    Bitrix24 stores money as DECIMAL(18,4) and sends it as text; the SDK's writer prints a
+    Decimal as a JSON number with the same digits.
+    """
+    if value is None or value == "" or isinstance(value, bool):
         return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = Decimal(value if isinstance(value, (str, int)) else str(value))
+    except (TypeError, ValueError, InvalidOperation):
         return None
+    return number if number.is_finite() else None
 
 
 def to_datetime(value: Any) -> str | None:
@@ -228,7 +236,7 @@ def converter_for(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
     if "integer" in types:
         return to_int
     if "number" in types:
-        return to_float
+        return to_decimal
     if "boolean" in types:
         return to_bool
     if "object" in types:
@@ -242,10 +250,11 @@ def converter_for(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
 
 
 class RecordConverter:
-    """Converts raw rows to records of one schema (fields absent from the row stay absent).
+    """Converts raw rows to records of one schema: every property present, null when absent.
 
-    The hot path copies the row once and converts only the fields whose type is not a string,
-    so string fields (half of an activity) cost nothing.
+    Loaders that take their columns from the first record (target-csv and the like) would
+    otherwise lose a property the first row happened to lack. The hot path copies a template
+    of all keys (schema order), overlays the row and converts only non-null, non-string fields.
     """
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
@@ -253,19 +262,29 @@ class RecordConverter:
             name: converter_for(prop) for name, prop in schema.get("properties", {}).items()
         }
         self._names = frozenset(converters)
+        self._template: dict[str, Any] = dict.fromkeys(converters)
         self._typed = [(name, fn) for name, fn in converters.items() if fn is not to_string]
         self._strings = [name for name, fn in converters.items() if fn is to_string]
 
+    def blank(self, **values: Any) -> dict[str, Any]:
+        """A record with every property null except ``values`` (tombstones)."""
+        record = self._template.copy()
+        record.update(values)
+        return record
+
     def __call__(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Convert one row; keys the schema does not know are dropped."""
-        record = dict(row)
-        for key in record.keys() - self._names:
-            del record[key]
+        record = self._template.copy()
+        record.update(row)
+        if len(record) != len(self._template):
+            for key in record.keys() - self._names:
+                del record[key]
         for key, convert in self._typed:
-            if key in record:
-                record[key] = convert(record[key])
+            value = record[key]
+            if value is not None:  # every converter maps None to None
+                record[key] = convert(value)
         for key in self._strings:
-            value = record.get(key)
+            value = record[key]
             if value is not None and not isinstance(value, str):
                 record[key] = to_string(value)
         return record

@@ -135,3 +135,31 @@ def test_negative_offset_year_9999_keeps_original():
     assert to_datetime("9999-12-31T23:00:00-05:00") == "9999-12-31T23:00:00-05:00"
     assert to_datetime("") is None
     assert to_datetime("2024-01-01T00:00:00+03:00") == "2023-12-31T21:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ("12345678901234.5678", b"12345678901234.5678"),  # 18 digits: a float keeps ~16
+        ("1.0000", b"1.0000"),
+        ("0.0001", b"0.0001"),
+        ("", b"null"),
+        (None, b"null"),
+    ],
+)
+def test_decimal_fields_reach_the_sdk_writer_digit_for_digit(text, written):
+    from singer_sdk.contrib.msgspec import encoder
+
+    from tap_bitrix24.streams.schema import to_decimal
+
+    assert encoder.encode(to_decimal(text)) == written
+
+
+def test_absent_fields_are_present_as_null(fields):
+    schema = build_schema(fields, include_communications=True, include_files=True)
+    convert = RecordConverter(schema)
+    record = convert({"ID": "5", "UNKNOWN": 1})
+    assert list(record) == list(schema["properties"])
+    assert record["ID"] == 5 and record["FILES"] is None and record["SUBJECT"] is None
+    tombstone = convert.blank(ID=7, LAST_UPDATED="2025-01-01T00:00:00+00:00")
+    assert list(tombstone) == list(schema["properties"]) and tombstone["ID"] == 7
