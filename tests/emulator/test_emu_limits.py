@@ -43,7 +43,7 @@ def test_cost_model_in_time_block(make_api) -> None:
     api = make_api(activities=200)
     assert api.call("crm.activity.list", {"start": -1})["time"]["processing"] == 0.03
     block = api.call("crm.activity.list", {"start": 100})["time"]
-    assert block["processing"] == pytest.approx(0.030 + 0.3 * 200 / 1e5 + 0.2 * 100 / 1e5)
+    assert block["processing"] == pytest.approx(0.030 + 2.08 * 200 / 1e5 + 0.2 * 100 / 1e5)
     assert api.call("server.time")["time"]["processing"] == 0.005
     api.control("POST", "config", {"cost_keyset_page": 0.5, "cost_other": 0.25})
     assert api.call("crm.activity.list", {"start": -1})["time"]["processing"] == 0.5
