@@ -69,10 +69,22 @@ class Bitrix24Stream(RESTStream[Any]):
         """Never echo URLs or bodies: they can carry credentials."""
         return f"HTTP {response.status_code} from {self.client.host}"
 
-    def send_json(self, method: str, body: dict[str, Any], context: Context | None) -> dict:
-        """POST one method through the SDK request path; return the decoded body."""
+    def send_json(
+        self,
+        method: str,
+        body: dict[str, Any],
+        context: Context | None,
+        *,
+        tries: int | None = None,
+    ) -> dict:
+        """POST one method through the SDK request path; return the decoded body.
+
+        ``tries`` caps the attempts (a request the caller can do without).
+        """
         prepared = self.build_prepared_request(
             method="POST", url=self.client.url(method), json=body
         )
-        response = self.request_decorator(self._request)(prepared, context)
+        response = self.client.retrying(
+            lambda: self._request(prepared, context), methods_of(prepared), tries
+        )
         return Bitrix24Client.json(response)
