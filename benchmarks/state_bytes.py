@@ -6,10 +6,10 @@
 
 Starts the emulator (no limits, no latency) in a subprocess, then runs the tap twice with
 ``activities`` and ``activity_bindings`` selected and ``detect_deletes`` on: a full sync, then
-(after updating, deleting and rebinding some activities) an incremental sync from its last
-STATE. For each run it prints records, STATE messages, total STATE bytes, the largest STATE and
-the wall time. Uses the current interpreter (run it with the project's venv). Writes
-benchmarks/results/state-bytes.json. Not part of the test suite.
+(after updating N/1000 activities, or ``--changes``, and deleting and rebinding a tenth of
+that) an incremental sync from its last STATE. For each run it prints records, STATE messages,
+total STATE bytes, the largest STATE and the wall time. Uses the current interpreter (run it
+with the project's venv). Writes benchmarks/results/state-bytes.json. Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -103,6 +103,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--activities", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--changes", type=int, default=None, help="activities updated between runs (N/1000)"
+    )
     args = parser.parse_args()
     port = _free_port()
     emulator = subprocess.Popen(
@@ -139,9 +142,9 @@ def main() -> int:
                 )
             )
             catalog = _catalog(config, workdir)
-            results = {"activities": args.activities, "runs": {}}
+            results: dict[str, Any] = {"activities": args.activities, "runs": {}}
             first = run(config, catalog, None, workdir)
-            changes = max(10, args.activities // 1000)
+            changes = args.changes or max(10, args.activities // 1000)
             _control(
                 base,
                 "mutate",

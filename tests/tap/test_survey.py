@@ -58,3 +58,18 @@ def test_a_cheap_count_still_sizes_an_incremental_walk(huge_portal):
     second = run_tap(config, state=first.state)
     assert len(set(second.ids)) >= 300
     assert control.stats()["counted_pages"] == 1
+
+
+def test_a_count_that_hangs_is_not_waited_for_twice(huge_portal, caplog):
+    control = Control(huge_portal.url)
+    control.post("config", {"cost_count_per_100k": 2.08})
+    control.post("faults", {"faults": [{"kind": "slow", "method": "batch", "seconds": 3}]})
+    config = fast_config(
+        huge_portal, max_parallel_requests=4, start_date="2000-01-01", request_timeout=1
+    )
+    with caplog.at_level(logging.WARNING):
+        result = run_tap(config)
+    assert sorted(result.ids) == sorted(control.truth())
+    assert control.stats()["faults_fired"] == {"slow": 1}
+    notes = [r.getMessage() for r in caplog.records if "without the count" in r.getMessage()]
+    assert len(notes) == 1 and "Timeout" in notes[0]
