@@ -31,13 +31,12 @@ def write_state_message(stream: Stream) -> None:
     stream._write_state_message()
 
 
-def send_prepared(
+def send_once(
     stream: RESTStream, prepared: requests.PreparedRequest, context: Context | None
 ) -> requests.Response:
-    """Send one request exactly as the SDK sends a page: ``request_decorator(_request)``.
+    """One attempt through the SDK's ``_request`` (session, auth, timeout, metrics, checks).
 
-    ``batch`` and other non-list calls get the same session, auth, timeout, request metrics and
-    ``validate_response``, and the client's pacing and retries; the SDK's public request loop
-    only walks the paginated ``get_http_request`` calls.
+    For calls whose retry policy differs from the stream's (a survey COUNT tried once), the
+    client wraps this single attempt in its own loop instead of ``request_decorator``.
     """
-    return stream.request_decorator(stream._request)(prepared, context)
+    return stream._request(prepared, context)

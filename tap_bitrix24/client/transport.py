@@ -66,6 +66,7 @@ class RequestCounters:
     requests: int = 0
     retries: int = 0
     refreshes: int = 0
+    received: int = 0  # bytes of the answers that passed the checks
 
 
 _decoder = msgspec.json.Decoder()
@@ -157,13 +158,18 @@ class Bitrix24Client:
         return self.json(self.retrying(send, [method]))
 
     def retrying(
-        self, send: Callable[[], requests.Response], methods: Sequence[str]
+        self,
+        send: Callable[[], requests.Response],
+        methods: Sequence[str],
+        tries: int | None = None,
     ) -> requests.Response:
         """Run ``send`` under the limits, retrying what heals and refreshing expired tokens.
 
         ``send`` performs one attempt and raises :class:`TransientError`, a network error or
-        :class:`Bitrix24Error` (never retried).
+        :class:`Bitrix24Error` (never retried). ``tries`` caps the attempts for a request the
+        caller can do without (default: ``max_retries``).
         """
+        max_tries = tries or self.retry.max_tries
         attempt = 0
         operating_waits = 0
         refreshed = False
@@ -175,7 +181,10 @@ class Bitrix24Client:
             with self._count_lock:
                 self.counters.requests += 1
             try:
-                return send()
+                response = send()
+                with self._count_lock:
+                    self.counters.received += len(response.content)
+                return response
             except TransientError as exc:
                 if exc.kind is Kind.EXPIRED:
                     if refreshed:
@@ -203,7 +212,7 @@ class Bitrix24Client:
                 attempt += 1
                 if exc.kind is Kind.RATE:
                     self.bucket.mark_full()
-                if attempt >= self.retry.max_tries:
+                if attempt >= max_tries:
                     raise self._gave_up(exc.code, exc.description, attempt) from None
                 delay = self.retry.delay(attempt)
                 self._log_retry(exc.code, exc.description, delay, attempt)
@@ -213,7 +222,7 @@ class Bitrix24Client:
                 code = type(exc).__name__
                 # A portal that never answered in this run (no DNS, refused) rarely heals in
                 # minutes: give up sooner than on a portal that was answering a moment ago.
-                limit = self.retry.max_tries if self._reached else min(3, self.retry.max_tries)
+                limit = max_tries if self._reached else min(3, max_tries)
                 if attempt >= limit:
                     raise TapError(
                         f"cannot talk to the portal {self.host}: {code} after {attempt} attempts;"

@@ -50,6 +50,11 @@ BAD_GATEWAY_HTML = (
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
     b"</body>\r\n</html>\r\n"
 )
+GATEWAY_TIMEOUT_HTML = (
+    b"<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
+    b"<center><h1>504 Gateway Time-out</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
 FOREIGN_HTML = (
     b"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Welcome</title></head>"
     b"<body><h1>It works!</h1><p>This is not a Bitrix24 portal.</p></body></html>"

@@ -3,8 +3,10 @@
 Cost model (modelled server seconds per call; all configurable):
 
 * keyset page (``crm.activity.list`` with ``start < 0``): ``cost_keyset_page`` = 0.030
-* offset page (``start >= 0``): ``cost_offset_page`` (0.030) + ``cost_count_per_100k`` (0.3) per
-  100,000 matching rows (the COUNT query) + ``cost_skip_per_100k`` (0.2) per 100,000 rows skipped
+* offset page (``start >= 0``): ``cost_offset_page`` (0.030) + ``cost_count_per_100k`` (2.08) per
+  100,000 matching rows (the COUNT query: 49.9 s at 2.4M rows, as Bitrix24's docs measured)
+  + ``cost_skip_per_100k`` (0.2) per 100,000 rows skipped
+* a request whose modelled seconds exceed ``request_cutoff`` (60) is answered 504 by the front end
 * any other method: ``cost_other`` = 0.005
 
 Leaky bucket: +1 per HTTP request (a batch is one), drains ``bucket_rate / F`` per real second,

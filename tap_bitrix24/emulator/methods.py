@@ -125,6 +125,7 @@ def activity_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
     if found.keyset:
         cost = settings.cost_keyset_page
     else:
+        ctx.portal.stats_data.counted_pages += 1
         cost = (
             settings.cost_offset_page
             + settings.cost_count_per_100k * found.matched / 100_000

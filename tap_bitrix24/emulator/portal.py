@@ -23,7 +23,14 @@ from .config import Settings
 from .data import Dataset
 from .dates import PortalClock
 from .errors import ApiError
-from .faults import BAD_GATEWAY_HTML, ERROR_CODE, FOREIGN_HTML, Fault, FaultBook
+from .faults import (
+    BAD_GATEWAY_HTML,
+    ERROR_CODE,
+    FOREIGN_HTML,
+    GATEWAY_TIMEOUT_HTML,
+    Fault,
+    FaultBook,
+)
 from .limits import LeakyBucket, OperatingLimiter
 from .methods import METHODS, CallResult, RowList
 from .php import encode_tree, parse_str
@@ -91,6 +98,7 @@ class Stats:
     faults_fired: Counter[str] = field(default_factory=Counter)
     oauth_requests: int = 0
     mutations: Counter[str] = field(default_factory=Counter)
+    counted_pages: int = 0  # crm.activity.list calls with start >= 0 (each runs a COUNT)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready snapshot."""
@@ -104,6 +112,7 @@ class Stats:
             "faults_fired": dict(self.faults_fired),
             "oauth_requests": self.oauth_requests,
             "mutations": dict(self.mutations),
+            "counted_pages": self.counted_pages,
         }
 
 
@@ -178,6 +187,10 @@ class Portal:
                 reply, cost = self._serve(method, webhook, params, headers, client, started)
             except ApiError as exc:
                 reply, cost = self._error(exc), 0.0
+            cutoff = self.settings.request_cutoff
+            if cutoff and cost > cutoff:
+                # The cloud front end gives up at the cut-off; the work done still counts.
+                reply, cost = Reply(504, GATEWAY_TIMEOUT_HTML, HTML_TYPE), cutoff
             if self.settings.latency:
                 # The modelled server time includes the work just done: sleep only the rest.
                 spent = time.time() - started

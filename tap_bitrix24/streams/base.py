@@ -10,7 +10,7 @@ from typing_extensions import override
 
 from tap_bitrix24.client.auth import OAuthAuth, WebhookAuth
 from tap_bitrix24.client.transport import Bitrix24Client, methods_of
-from tap_bitrix24.sdk_private import send_prepared
+from tap_bitrix24.sdk_private import send_once
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, RequestFunc
@@ -79,10 +79,22 @@ class Bitrix24Stream(RESTStream[Any]):
         """Never echo URLs or bodies: they can carry credentials."""
         return f"HTTP {response.status_code} from {self.client.host}"
 
-    def send_json(self, method: str, body: dict[str, Any], context: Context | None) -> dict:
-        """POST one method through the SDK request path; return the decoded body."""
+    def send_json(
+        self,
+        method: str,
+        body: dict[str, Any],
+        context: Context | None,
+        *,
+        tries: int | None = None,
+    ) -> dict:
+        """POST one method through the SDK request path; return the decoded body.
+
+        ``tries`` caps the attempts (a request the caller can do without).
+        """
         prepared = self.build_prepared_request(
             method="POST", url=self.client.url(method), json=body
         )
-        response = send_prepared(self, prepared, context)
+        response = self.client.retrying(
+            lambda: send_once(self, prepared, context), methods_of(prepared), tries
+        )
         return Bitrix24Client.json(response)

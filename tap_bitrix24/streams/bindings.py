@@ -9,7 +9,6 @@ a tombstone (``_sdc_deleted_at``) for every binding that is gone.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -28,8 +27,6 @@ if TYPE_CHECKING:
     from tap_bitrix24.tap import TapBitrix24
 
 SNAPSHOT_KEY = "snapshot"
-SMALL_SNAPSHOT = 20_000  # activities; below this the snapshot encodes in milliseconds
-CHECKPOINT_EVERY = 60.0  # seconds between STATE messages once the snapshot is big
 BINDING_METHOD = "crm.activity.binding.list"
 
 SCHEMA: dict[str, Any] = {
@@ -55,7 +52,7 @@ class ActivityBindingsStream(ActivityWalkStream):
 
     def __init__(self, tap: TapBitrix24, schema: dict[str, Any]) -> None:
         super().__init__(tap, schema)
-        self._last_checkpoint = time.monotonic()
+        self._encoded: tuple[int, str] | None = None  # (snapshot version, its encoding)
 
     def list_select(self) -> list[str]:
         """Only what the walk needs: the binding calls do the rest."""
@@ -137,21 +134,16 @@ class ActivityBindingsStream(ActivityWalkStream):
             for activity_id, now in self._fetch_bindings(chunk, context).items():
                 yield from self._changes(activity_id, now or [], updated[activity_id], stamp)
 
-    def checkpoint_due(self) -> bool:
-        """Emit STATE at most once a minute once the snapshot is big.
-
-        Encoding it takes seconds for millions of bindings (2 s for 2 million); a resumed walk
-        re-reads what came after the last STATE.
-        """
-        now = time.monotonic()
-        if len(self.snapshot) > SMALL_SNAPSHOT and now - self._last_checkpoint < CHECKPOINT_EVERY:
-            return False
-        self._last_checkpoint = now
-        return True
-
     def checkpoint(self, state: dict[str, Any]) -> None:
-        """The snapshot travels with the cursor, so a resumed walk computes the same diff."""
-        state[SNAPSHOT_KEY] = self.snapshot.encode()
+        """The snapshot travels with the cursor, so a resumed walk computes the same diff.
+
+        Encoding takes seconds for millions of bindings (2 s for 2 million): an unchanged
+        snapshot keeps its last encoding.
+        """
+        snapshot = self.snapshot
+        if self._encoded is None or self._encoded[0] != snapshot.version:
+            self._encoded = (snapshot.version, snapshot.encode())
+        state[SNAPSHOT_KEY] = self._encoded[1]
 
     def after_walk(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Tombstones for the bindings of deleted activities (with ``detect_deletes``)."""

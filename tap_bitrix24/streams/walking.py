@@ -5,7 +5,8 @@ leaves is capped at the portal time at which the walk began (the SDK's signpost,
 ``server.time``), so an activity updated mid-walk behind the cursor is read next time.
 
 Keyset mode keeps ``walk`` in the stream's STATE while it runs (the bookmark it started from,
-the signpost, and the cursor of every ID range) and emits STATE after every chained batch, so a
+the signpost, and the cursor of every ID range) and emits STATE after every chained batch that
+the run's STATE budget allows (``checkpoints``: all of them while the STATE is small), so a
 killed sync resumes where it stopped. The key is removed when the walk completes.
 """
 
@@ -15,6 +16,7 @@ import math
 import sys
 from array import array
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +26,13 @@ from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
 from tap_bitrix24.client.batch import MAX_COMMANDS, BatchResult, php_query
+from tap_bitrix24.client.errors import Bitrix24Error, Kind, kind_of
 from tap_bitrix24.client.transport import Bitrix24Client
 from tap_bitrix24.errors import StateError, TapError
 from tap_bitrix24.progress import Progress
 from tap_bitrix24.sdk_private import write_state_message
 from tap_bitrix24.streams.base import Bitrix24Stream
+from tap_bitrix24.streams.checkpoints import budget_of, json_size
 from tap_bitrix24.walk.keyset import (
     LIST_METHOD,
     PAGE_SIZE,
@@ -279,10 +283,6 @@ class ActivityWalkStream(Bitrix24Stream):
             ids.extend(int(row["ID"]) for row in step.rows)
         return ids
 
-    def checkpoint_due(self) -> bool:
-        """Whether to emit STATE after this batch (always, unless a subclass's STATE is big)."""
-        return True
-
     def checkpoint(self, state: dict[str, Any]) -> None:
         """Add what a subclass must keep to STATE before it is emitted after a batch."""
 
@@ -294,35 +294,57 @@ class ActivityWalkStream(Bitrix24Stream):
         survey = self._survey(context)
         if survey is None:
             return [KeyRange(0, None)]
-        low, high, total = survey
-        self.progress.expected = total
-        self._density = total / max(1, high - low + 1)
-        self._high = high
-        if total <= PAGE_SIZE * MAX_COMMANDS:
+        self.progress.expected = survey.total
+        self._density = survey.density
+        self._high = survey.high
+        if survey.at_most(PAGE_SIZE * MAX_COMMANDS):
             return [KeyRange(0, None)]  # one chained batch reads it all
-        return split_span(low - 1, high, workers)
+        return split_span(survey.low - 1, survey.high, workers)
 
-    def _survey(self, context: Context | None) -> tuple[int, int, int] | None:
-        """Lowest and highest matching ID and the match count, in one batch of three calls.
+    def _survey(self, context: Context | None) -> Survey | None:
+        """Lowest and highest matching ID (two cheap keyset pages) and, from a bookmark, the count.
 
-        The two ID look-ups are cheap keyset pages; the count is one COUNT query (indexed on
-        LAST_UPDATED for incremental syncs), used to skip splitting small walks and to estimate
-        what remains.
+        The count is a COUNT query whose cost grows with the matching rows (49.9 s on 2.4M rows
+        in Bitrix24's docs; a cloud request is cut off at 60 s). A full sync does without it:
+        the ID space is walked whole, so the ends' density is a fair estimate. From a bookmark
+        it is cheap (an index on LAST_UPDATED) and sizes the chains of sparse ranges; when it
+        fails or times out it is not retried: the survey is sent again without it.
         """
+        if self._since is None:
+            return self._survey_batch(context, count=False)
+        try:
+            return self._survey_batch(context, count=True, tries=1)
+        except Bitrix24Error as exc:
+            if kind_of(exc.code) is Kind.FATAL:
+                raise
+            problem = str(exc).split("; ")[0]
+        except TapError as exc:
+            problem = str(exc).split("; ")[0]
+        self.logger.warning(
+            "Counting the rows of %s failed (%s); walking without the count", self.name, problem
+        )
+        return self._survey_batch(context, count=False)
+
+    def _survey_batch(
+        self, context: Context | None, *, count: bool, tries: int | None = None
+    ) -> Survey | None:
         condition = self.base_filter()
 
         def page(order: str, start: int) -> str:
             query = {"order": {"ID": order}, "filter": condition, "select": ["ID"], "start": start}
             return f"{LIST_METHOD}?" + php_query(query)
 
-        commands = {"low": page("ASC", -1), "high": page("DESC", -1), "count": page("ASC", 0)}
-        body = self.send_json("batch", {"halt": 0, "cmd": commands}, context)
+        commands = {"low": page("ASC", -1), "high": page("DESC", -1)}
+        if count:
+            commands["count"] = page("ASC", 0)
+        body = self.send_json("batch", {"halt": 0, "cmd": commands}, context, tries=tries)
         result = BatchResult.from_body(body)
         low, high = result.result.get("low"), result.result.get("high")
         if not isinstance(low, list) or not isinstance(high, list) or not low or not high:
             return None
-        total = result.total.get("count")
-        return int(low[0]["ID"]), int(high[0]["ID"]), int(total) if total else 0
+        counted = result.total.get("count") if count else None
+        total = int(counted) if counted is not None else None  # a failed count: none
+        return Survey([int(r["ID"]) for r in low], [int(r["ID"]) for r in high], total)
 
     def _keyset_batches(self, context: Context | None) -> Iterator[list[dict[str, Any]]]:
         saved = self._load_walk()
@@ -354,17 +376,54 @@ class ActivityWalkStream(Bitrix24Stream):
             "ranges": [r.to_state() for r in walker.ranges.values()],
         }
         span = _span(walker.ranges.values())
+        budget = budget_of(self._bitrix_tap)
         for step in walker:
             if step.rows:
                 yield step.rows
             self.progress.fraction = _walked(span, walker.ranges.values())
             self.progress.add(len(step.rows))
-            if self.checkpoint_due():
-                # Every row so far has been written: move the saved cursors and say so.
+            # Every row so far has been written: move the saved cursors and say so, when the
+            # run's STATE budget has room for this STATE (a small one always fits).
+            if budget.allows(json_size(self.tap_state), self.client.counters.received):
                 state[WALK_KEY]["ranges"] = [r.to_state() for r in walker.ranges.values()]
                 self.checkpoint(state)
+                budget.spend(json_size(self.tap_state))
                 write_state_message(self)
         state.pop(WALK_KEY, None)
+
+
+@dataclass
+class Survey:
+    """The lowest and highest matching IDs (one page each) and the count, when it was taken."""
+
+    lows: list[int]
+    highs: list[int]
+    total: int | None = None
+
+    @property
+    def low(self) -> int:
+        return self.lows[0]
+
+    @property
+    def high(self) -> int:
+        return self.highs[0]
+
+    @property
+    def density(self) -> float:
+        """Matching rows per ID: counted, or estimated from the two end pages."""
+        span = max(1, self.high - self.low + 1)
+        if self.total is not None:
+            return self.total / span
+        if len(self.lows) < PAGE_SIZE:
+            return len(self.lows) / span  # the first page was the whole list
+        gaps = (self.lows[-1] - self.lows[0]) + (self.highs[0] - self.highs[-1])
+        return min(1.0, 2 * (PAGE_SIZE - 1) / max(1, gaps))
+
+    def at_most(self, rows: int) -> bool:
+        """Whether at most ``rows`` rows match (known from the count or the ID span)."""
+        if self.total is not None:
+            return self.total <= rows
+        return len(self.lows) < PAGE_SIZE or self.high - self.low + 1 <= rows
 
 
 def _span(ranges: Iterable[KeyRange]) -> tuple[int, int] | None:

@@ -28,6 +28,7 @@ class BindingSnapshot:
         self.starts = array("q", [0])  # bindings of ids[i] are pairs[starts[i]:starts[i+1]]
         self.pairs = array("q")  # type, owner, type, owner, ...
         self._changes: dict[int, tuple[Binding, ...] | None] = {}
+        self.version = 0  # moves when the content changes: an encoding can be reused until then
 
     def __len__(self) -> int:
         return len(self.ids) + sum(
@@ -50,10 +51,15 @@ class BindingSnapshot:
 
     def put(self, activity_id: int, bindings: Iterable[Binding]) -> None:
         """Remember the current bindings of an activity."""
-        self._changes[activity_id] = tuple(sorted(set(bindings)))
+        now = tuple(sorted(set(bindings)))
+        if self.get(activity_id) != now:
+            self.version += 1
+        self._changes[activity_id] = now
 
     def forget(self, activity_id: int) -> None:
         """The activity is gone."""
+        if self.get(activity_id):
+            self.version += 1
         self._changes[activity_id] = None
 
     def items(self) -> Iterator[tuple[int, tuple[Binding, ...]]]:

@@ -43,7 +43,7 @@ def test_cost_model_in_time_block(make_api) -> None:
     api = make_api(activities=200)
     assert api.call("crm.activity.list", {"start": -1})["time"]["processing"] == 0.03
     block = api.call("crm.activity.list", {"start": 100})["time"]
-    assert block["processing"] == pytest.approx(0.030 + 0.3 * 200 / 1e5 + 0.2 * 100 / 1e5)
+    assert block["processing"] == pytest.approx(0.030 + 2.08 * 200 / 1e5 + 0.2 * 100 / 1e5)
     assert api.call("server.time")["time"]["processing"] == 0.005
     api.control("POST", "config", {"cost_keyset_page": 0.5, "cost_other": 0.25})
     assert api.call("crm.activity.list", {"start": -1})["time"]["processing"] == 0.5
@@ -51,6 +51,20 @@ def test_cost_model_in_time_block(make_api) -> None:
     assert api.control("GET", "stats")["server_seconds"] == pytest.approx(
         0.03 + block["processing"] + 0.005 + 0.5 + 0.25
     )
+
+
+def test_a_request_over_the_cutoff_gets_a_504(make_api) -> None:
+    # 200 rows at 40,000 s per 100,000: an 80 s COUNT, past the cloud's 60 s cut-off.
+    api = make_api(activities=200, cost_count_per_100k=40_000.0)
+    response = api.raw("crm.activity.list", {"start": 0})
+    assert response.status_code == 504 and b"504 Gateway Time-out" in response.content
+    assert api.call("crm.activity.list", {"start": -1})["time"]["processing"] == 0.03
+    batch = {"cmd": {"low": KEYSET, "count": OFFSET}}
+    assert api.raw("batch", batch).status_code == 504  # a batch costs the sum of its calls
+    stats = api.control("GET", "stats")
+    assert stats["counted_pages"] == 2 and stats["http_status"]["504"] == 2
+    api.control("POST", "config", {"request_cutoff": 0})
+    assert api.call("crm.activity.list", {"start": 0})["total"] == 200
 
 
 def test_operating_accounting_threshold(make_api) -> None:
