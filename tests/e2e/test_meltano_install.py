@@ -76,7 +76,9 @@ def outside(meltano_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Melta
     jsonl = next(p for p in repo_yml["plugins"]["loaders"] if p["name"] == "target-jsonl")
     config["plugins"] = {"extractors": [tap], "loaders": [jsonl]}
     config.setdefault("default_environment", "dev")
-    (project.root / "meltano.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    (project.root / "meltano.yml").write_text(
+        yaml.safe_dump(config, sort_keys=False), encoding="utf-8"
+    )
     project("--log-level=warning", "install")
     return project
 
@@ -92,6 +94,7 @@ def test_run_and_incremental_run(outside: Meltano, emulator: Emulator, tmp_path:
     env = {
         "TAP_BITRIX24_WEBHOOK_URL": emulator.webhook_url,
         "TARGET_JSONL_DESTINATION_PATH": str(tmp_path / "full"),
+        "TARGET_JSONL_DO_TIMESTAMP_FILE": "false",
     }
     (tmp_path / "full").mkdir()
     truth = emulator.truth()
