@@ -335,8 +335,10 @@ def _show(value: Any, *, secret: bool = False) -> str:
 
 def _problem(error: ValidationError) -> str:
     """One line naming the setting and what it takes."""
+    if not error.absolute_path:
+        return f"settings: {error.message}"
     key = str(error.absolute_path[0])
-    prop = CONFIG_SCHEMA["properties"][key]
+    prop = CONFIG_SCHEMA["properties"].get(key, {})
     got = _show(error.instance, secret=bool(prop.get("secret")))
     rule = error.validator_value
     if error.validator == "type":
