@@ -128,9 +128,7 @@ def first_runs(setup) -> dict[str, dict[int, dt.datetime]]:
 
 def test_each_portal_lands_in_its_own_schema(setup, first_runs) -> None:
     _, portals, _ = setup
-    assert first_runs["acme"].keys() != first_runs["globex"].keys() or (
-        first_runs["acme"] != first_runs["globex"]
-    ), "the two emulated portals hold the same data: the test would prove nothing"
+    assert first_runs["acme"] != first_runs["globex"], "the same data: this would prove nothing"
     for name, portal in portals.items():
         assert_mirrors(portal.table, first_runs[name])
 
