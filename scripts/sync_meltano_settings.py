@@ -17,6 +17,7 @@ date-time -> date_iso8601. tests/e2e/test_meltano_settings.py runs the check.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -107,8 +108,11 @@ def limits(prop: dict[str, Any]) -> str:
 
 
 def yaml_scalar(value: Any) -> str:
-    """A default as YAML (JSON is valid YAML for the scalars used here)."""
-    return json.dumps(value)
+    """A default as YAML, written as Meltano writes it (plain strings where YAML allows)."""
+    plain = isinstance(value, str) and re.fullmatch(r"[A-Za-z][\w./:-]*", value)
+    if plain and value.lower() not in {"true", "false", "yes", "no", "on", "off", "null"}:
+        return value
+    return json.dumps(value)  # JSON is valid YAML for the scalars used here
 
 
 def settings_yaml(properties: dict[str, dict[str, Any]]) -> str:

@@ -1,10 +1,11 @@
 """Two client portals in one Meltano project, synced in parallel into one PostgreSQL.
 
-The project is meltano.yml with its commented "portals example" switched on: two plugins that
-inherit tap-bitrix24, each with its own webhook (TAP_BITRIX24_<PLUGIN>_WEBHOOK_URL) and its own
-load_schema, which target-postgres uses as its schema. Meltano's system database, where the
-state lives, is in the same PostgreSQL (MELTANO_DATABASE_URI=postgresql+psycopg://...). Each job
-keeps its own state, so an incremental run of each portal reads only that portal's changes.
+The project is meltano.yml with its two example portals: plugins that inherit tap-bitrix24, each
+with its own webhook (TAP_BITRIX24_<PLUGIN>_WEBHOOK_URL) and its own load_schema, which
+target-postgres uses as its schema (renamed per test run: TAP_BITRIX24_<PLUGIN>__LOAD_SCHEMA).
+Meltano's system database, where the state lives, is in the same PostgreSQL
+(MELTANO_DATABASE_URI=postgresql+psycopg://...). Each job keeps its own state, so an
+incremental run of each portal reads only that portal's changes.
 """
 
 from __future__ import annotations
@@ -16,16 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
+import yaml
 
-from .conftest import Emulator, Meltano, Postgres, start_emulator
+from .conftest import REPO, Emulator, Meltano, Postgres, start_emulator
 from .test_meltano_postgres import Table, assert_mirrors
 
 pytestmark = pytest.mark.e2e
 
 PORTALS = {"acme": 11, "globex": 12}  # portal -> emulator seed
 ACTIVITIES = 1500
-BEGIN = "  # BEGIN portals example\n"
-END = "  # END portals example\n"
 
 
 @dataclass
@@ -59,17 +59,19 @@ class Portal:
         return {int(i): at for i, at in rows}
 
 
-def _enable_example(text: str, schemas: dict[str, str]) -> str:
-    """meltano.yml with the commented portals example uncommented and its schemas renamed."""
-    assert BEGIN in text and END in text, "meltano.yml lost its portals example"
-    head, rest = text.split(BEGIN, 1)
-    block, tail = rest.split(END, 1)
-    lines = [line.replace("  # ", "  ", 1) for line in block.splitlines(keepends=True)]
-    block = "".join(lines)
-    for portal, schema in schemas.items():
-        assert f"load_schema: bitrix24_{portal}\n" in block, block
-        block = block.replace(f"load_schema: bitrix24_{portal}\n", f"load_schema: {schema}\n")
-    return head + block + tail
+def test_meltano_yml_declares_the_portals() -> None:
+    """Each example portal inherits the tap and loads into its own schema."""
+    project = yaml.safe_load((REPO / "meltano.yml").read_text(encoding="utf-8"))
+    extractors = {p["name"]: p for p in project["plugins"]["extractors"]}
+    schemas = {extractors["tap-bitrix24"]["load_schema"]}
+    for name in PORTALS:
+        plugin = extractors[f"tap-bitrix24-{name}"]
+        assert plugin["inherit_from"] == "tap-bitrix24", plugin
+        schemas.add(plugin["load_schema"])
+    assert len(schemas) == len(PORTALS) + 1, schemas
+    loader = project["environments"][0]["config"]["plugins"]["loaders"]
+    postgres = next(p for p in loader if p["name"] == "target-postgres")
+    assert postgres["config"]["default_target_schema"] == "$MELTANO_EXTRACT__LOAD_SCHEMA"
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +82,6 @@ def setup(
     run_id = uuid.uuid4().hex[:8]
     schemas = {p: f"e2e_portal_{p}_{run_id}" for p in PORTALS}
     system_schema = f"e2e_meltano_{run_id}"
-    yml = meltano.root / "meltano.yml"
-    yml.write_text(_enable_example(yml.read_text(encoding="utf-8"), schemas), encoding="utf-8")
     portals: dict[str, Portal] = {}
     try:
         for name, seed in PORTALS.items():
@@ -90,7 +90,9 @@ def setup(
             )
             plugin = f"tap-bitrix24-{name}"
             portals[name] = Portal(name, plugin, emulator, Table(postgres, schemas[name]))
-            meltano.env[f"{plugin.upper().replace('-', '_')}_WEBHOOK_URL"] = emulator.webhook_url
+            prefix = plugin.upper().replace("-", "_")
+            meltano.env[f"{prefix}_WEBHOOK_URL"] = emulator.webhook_url
+            meltano.env[f"{prefix}__LOAD_SCHEMA"] = schemas[name]  # unique per test run
         with postgres.connect() as conn:
             conn.execute(f'CREATE SCHEMA "{system_schema}"')
         meltano.env["MELTANO_DATABASE_URI"] = (

@@ -144,6 +144,11 @@ def test_no_setting_kind_meltano_rejects() -> None:
     }
     for kind in ("extractors", "loaders"):
         for plugin in _meltano_yml()["plugins"][kind]:
+            if plugin.get("inherit_from"):
+                assert plugin["inherit_from"] in {
+                    p["name"] for p in _meltano_yml()["plugins"][kind]
+                }
+                continue
             assert plugin.get("namespace"), f"{plugin['name']}: custom plugins need a namespace"
             assert "variant" not in plugin, f"{plugin['name']}: variant needs Meltano Hub"
             for s in plugin.get("settings", []):
