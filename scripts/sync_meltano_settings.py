@@ -38,7 +38,7 @@ PLUGIN_BEGIN = (
 )
 PLUGIN_END = "<!-- END plugin definition -->\n"
 #: What users put in `pip_url` (tests/e2e/test_meltano_install.py swaps in a built wheel).
-PIP_URL = "git+https://github.com/YOUR-ORG/tap-bitrix24.git@v0.1.0"
+PIP_URL = "git+https://github.com/YOUR-ORG/tap-bitrix24.git"
 #: The capabilities users declare (the tap has them all: `tap-bitrix24 --about`).
 CAPABILITIES = ["state", "catalog", "discover", "about", "stream-maps", "schema-flattening"]
 
