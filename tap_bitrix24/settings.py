@@ -1,6 +1,10 @@
 """The tap's settings: the JSON schema shown by ``--about`` and the checks the schema cannot make.
 
-:func:`parse_settings` turns the validated config into a :class:`Settings` object or raises a
+:data:`CONFIG_SCHEMA` is the one place where a setting's type, default, minimum and allowed
+values are written (README's settings table and meltano.yml's settings are generated from it by
+scripts/sync_meltano_settings.py). :func:`parse_settings` reads numeric strings as numbers,
+validates the config against the schema, fills in the defaults and checks what a schema cannot
+(auth choice, URLs, start_date), returning a :class:`Settings` object or raising a
 :class:`~tap_bitrix24.errors.ConfigError` whose message names the setting and the fix.
 """
 
