@@ -46,12 +46,15 @@ ensure_project_venv() {
     (cd "$REPO_ROOT" && "$VENV_DIR/bin/python" -m pip install --quiet -e "$spec")
 }
 
-# ensure_meltano: Meltano in its own venv (it must not share dependencies with the tap).
+# ensure_meltano: Meltano in its own venv (it must not share dependencies with the tap), with
+# its `postgres` extra (psycopg 3), so that MELTANO_DATABASE_URI=postgresql+psycopg://... can
+# keep the system database (and the state) in PostgreSQL.
 ensure_meltano() {
     make_venv "$MELTANO_VENV"
-    if [[ "$("$MELTANO" --version 2>/dev/null)" != "meltano, version $MELTANO_VERSION" ]]; then
-        log "Installing meltano==$MELTANO_VERSION into $MELTANO_VENV"
-        "$MELTANO_VENV/bin/python" -m pip install --quiet "meltano==$MELTANO_VERSION"
+    if [[ "$("$MELTANO" --version 2>/dev/null)" != "meltano, version $MELTANO_VERSION" ]] \
+        || ! "$MELTANO_VENV/bin/python" -c 'import psycopg' 2>/dev/null; then
+        log "Installing meltano[postgres]==$MELTANO_VERSION into $MELTANO_VENV"
+        "$MELTANO_VENV/bin/python" -m pip install --quiet "meltano[postgres]==$MELTANO_VERSION"
     fi
     "$MELTANO" --version >/dev/null || die "meltano did not install into $MELTANO_VENV"
 }

@@ -7,7 +7,7 @@
 #
 # On a fresh machine it sets up everything the suite needs:
 #   .venv           pip install -e '.[test]'  (tap + pytest, ruff, mypy, psycopg)
-#   .meltano-venv   meltano==$MELTANO_VERSION, then `meltano install` (the plugins in meltano.yml)
+#   .meltano-venv   meltano[postgres]==$MELTANO_VERSION, then `meltano install` (meltano.yml's plugins)
 #   PostgreSQL      cluster 15/main started (apt-get installs postgresql-15 if missing), a role and
 #                   database for the tests, password auth over TCP on 127.0.0.1
 # Non-interactive (CI=true, no stdin). Root, or sudo rights for the PostgreSQL part.

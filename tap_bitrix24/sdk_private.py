@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from singer_sdk import Tap
+from typing_extensions import override
+
+from tap_bitrix24.settings import check_schema, read_numbers
+
 if TYPE_CHECKING:
     import requests
     from singer_sdk.helpers.types import Context
@@ -40,3 +45,19 @@ def send_once(
     client wraps this single attempt in its own loop instead of ``request_decorator``.
     """
     return stream._request(prepared, context)
+
+
+class ConfigCheckingTap(Tap):
+    """The SDK's Tap, reading numeric strings as numbers before it validates the config.
+
+    Meltano passes numbers set through environment variables as strings (``kind: string``:
+    Meltano 4.4 cannot pass ``kind: decimal`` from the environment). ``_validate_config`` is the
+    only hook between loading the config and validating it. Errors name the setting in one line.
+    """
+
+    @override
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        self._config = read_numbers(self._config)
+        if raise_errors:
+            check_schema(self._config)
+        return super()._validate_config(raise_errors=raise_errors)

@@ -1,21 +1,27 @@
 """The tap's settings: the JSON schema shown by ``--about`` and the checks the schema cannot make.
 
-:func:`parse_settings` turns the validated config into a :class:`Settings` object or raises a
+:data:`CONFIG_SCHEMA` is the one place where a setting's type, default, minimum and allowed
+values are written (README's settings table and meltano.yml's settings are generated from it by
+scripts/sync_meltano_settings.py). :func:`parse_settings` reads numeric strings as numbers,
+validates the config against the schema, fills in the defaults and checks what a schema cannot
+(auth choice, URLs, start_date), returning a :class:`Settings` object or raising a
 :class:`~tap_bitrix24.errors.ConfigError` whose message names the setting and the fix.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from jsonschema import Draft202012Validator, ValidationError
 from singer_sdk import typing as th
 
 from tap_bitrix24.client.auth import DEFAULT_TOKEN_URL
@@ -104,6 +110,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "filter",
         th.ObjectType(additional_properties=True),
+        examples=[{"OWNER_TYPE_ID": 2, "!TYPE_ID": 4}],
         title="Extra filter",
         description='Extra crm.activity.list filter, e.g. {"OWNER_TYPE_ID": 2, "!TYPE_ID": 4}. '
         "Every key is checked against crm.activity.fields; a typo is refused. Values must suit "
@@ -135,29 +142,30 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "pagination",
-        th.StringType(allowed_values=["keyset", "offset"]),
+        th.StringType,
         default="keyset",
+        allowed_values=["keyset", "offset"],
         title="Pagination",
         description="keyset: >ID pages with start=-1 chained 50 to a batch request (fast, "
         "correct under change); offset: pages keyed on the API's next offset.",
     ),
     th.Property(
         "requests_per_second",
-        th.NumberType,
+        th.NumberType(minimum=0.01),  # type: ignore[arg-type]  # the SDK types minimum as int
         default=2,
         title="Requests per second",
         description="Client-side leaky bucket drain rate; 2 on most plans, 5 on Enterprise.",
     ),
     th.Property(
         "burst",
-        th.IntegerType,
+        th.IntegerType(minimum=1),
         default=50,
         title="Burst",
         description="Client-side leaky bucket size; 50 on most plans, 250 on Enterprise.",
     ),
     th.Property(
         "operating_limit",
-        th.NumberType,
+        th.NumberType(minimum=1),
         default=420,
         title="Operating-time budget",
         description="Server seconds one method may use per 10 minutes before the portal "
@@ -165,7 +173,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "max_parallel_requests",
-        th.IntegerType,
+        th.IntegerType(minimum=1),
         default=6,
         title="Parallel requests",
         description="Keyset batches in flight at once over disjoint ID ranges (1 = sequential). "
@@ -174,28 +182,28 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "request_timeout",
-        th.NumberType,
+        th.NumberType(minimum=1),
         default=90,
         title="Request timeout (s)",
         description="Seconds to wait for one HTTP answer before retrying it.",
     ),
     th.Property(
         "max_retries",
-        th.IntegerType,
+        th.IntegerType(minimum=1),
         default=8,
         title="Attempts per request",
         description="Attempts before a transient fault (5xx, timeouts, 503) ends the run.",
     ),
     th.Property(
         "retry_backoff_seconds",
-        th.NumberType,
+        th.NumberType(minimum=0),
         default=1,
         title="Retry backoff base (s)",
         description="First retry delay; doubles per attempt up to 60 s.",
     ),
     th.Property(
         "progress_interval_seconds",
-        th.NumberType,
+        th.NumberType(minimum=0),
         default=30,
         title="Progress log interval (s)",
         description="How often long syncs log rows, rows/s, requests, throttling and what "
@@ -206,32 +214,36 @@ CONFIG_SCHEMA = th.PropertiesList(
 
 @dataclass(frozen=True)
 class Settings:
-    """The validated settings the rest of the tap reads."""
+    """The validated settings the rest of the tap reads.
+
+    Fields without a default are copied from the validated config, the schema's default filling
+    what is unset (:func:`parse_settings`); the others are derived from it.
+    """
 
     auth_method: str  # "webhook" | "oauth"
     rest_base: str  # https://host/rest/ (never holds a secret)
+    oauth_token_url: str
+    include_communications: bool
+    include_files: bool
+    detect_deletes: bool
+    pagination: str
+    requests_per_second: float
+    burst: int
+    operating_limit: float
+    max_parallel_requests: int
+    request_timeout: float
+    max_retries: int
+    retry_backoff_seconds: float
+    progress_interval_seconds: float
     webhook_user_id: str = ""
     webhook_secret: str = ""
     client_id: str = ""
     client_secret: str = ""
     refresh_token: str = ""
     access_token: str | None = None
-    oauth_token_url: str = DEFAULT_TOKEN_URL
     token_store_path: Path | None = None
     start_date: datetime | None = None
     filter: dict[str, Any] = field(default_factory=dict)
-    include_communications: bool = False
-    include_files: bool = False
-    detect_deletes: bool = False
-    pagination: str = "keyset"
-    requests_per_second: float = 2.0
-    burst: int = 50
-    operating_limit: float = 420.0
-    max_parallel_requests: int = 6
-    request_timeout: float = 90.0
-    max_retries: int = 8
-    retry_backoff_seconds: float = 1.0
-    progress_interval_seconds: float = 30.0
 
 
 def _is_loopback(host: str) -> bool:
@@ -272,20 +284,6 @@ def _webhook(url: str) -> tuple[str, str, str]:
     return f"{origin}/rest/", match.group(1), match.group(2)
 
 
-def _number(config: dict[str, Any], key: str, default: float, *, minimum: float) -> float:
-    value = config.get(key, default)
-    if value is None:
-        value = default
-    if isinstance(value, bool) or (
-        not isinstance(value, (int, float)) and not hasattr(value, "__float__")
-    ):
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
-    number = float(value)
-    if number < minimum:
-        raise ConfigError(f"{key}: must be at least {minimum:g}, got {number:g}")
-    return number
-
-
 def parse_start_date(value: Any) -> datetime | None:
     """Parse ``start_date``; a date or naive date-time is read as UTC."""
     if value in (None, ""):
@@ -300,39 +298,118 @@ def parse_start_date(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "boolean": (bool,),
-    "integer": (int, Decimal),
-    "number": (int, float, Decimal),
-    "object": (dict,),
-}
+def _json_types(prop: dict[str, Any]) -> list[str]:
+    types = prop.get("type", [])
+    return [t for t in ([types] if isinstance(types, str) else types) if t != "null"]
 
 
-def check_types(config: dict[str, Any]) -> None:
-    """Each known setting has its schema's JSON type (also when the SDK skipped validation)."""
+def _as_number(value: Any) -> Any:
+    """``value`` as an int or float when it is a number or a numeric string; else unchanged.
+
+    Meltano passes settings given as environment variables as strings, and the SDK reads JSON
+    numbers as Decimal; both become plain numbers here.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, Decimal)):
+        return value
+    try:
+        number = Decimal(value.strip()) if isinstance(value, str) else value
+    except ArithmeticError:
+        return value
+    if not number.is_finite():
+        return value
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def read_numbers(config: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``config`` with numeric settings given as strings or Decimals made numbers.
+
+    An empty string counts as unset (an empty environment variable).
+    """
+    out = dict(config)
+    for key, prop in CONFIG_SCHEMA["properties"].items():
+        if key in out and {"integer", "number"} & set(_json_types(prop)):
+            out[key] = None if out[key] == "" else _as_number(out[key])
+    return out
+
+
+_VALIDATOR = Draft202012Validator(CONFIG_SCHEMA)
+
+
+def _show(value: Any, *, secret: bool = False) -> str:
+    if secret:
+        return f"a value of type {type(value).__name__}"  # never the secret itself
+    return f"{value:g}" if isinstance(value, float) else repr(value)
+
+
+def _problem(error: ValidationError) -> str:
+    """One line naming the setting and what it takes."""
+    if not error.absolute_path:
+        return f"settings: {error.message}"
+    key = str(error.absolute_path[0])
+    prop = CONFIG_SCHEMA["properties"].get(key, {})
+    got = _show(error.instance, secret=bool(prop.get("secret")))
+    rule: Any = error.validator_value  # the schema's value for the failed keyword
+    if error.validator == "type":
+        wanted = [rule] if isinstance(rule, str) else [t for t in rule if t != "null"]
+        examples = prop.get("examples")
+        such_as = f" such as {json.dumps(examples[0])}" if examples else ""
+        return f"{key}: expected {' or '.join(wanted)}{such_as}, got {got}"
+    if error.validator == "minimum":
+        return f"{key}: must be at least {rule:g}, got {got}"
+    if error.validator == "maximum":
+        return f"{key}: must be at most {rule:g}, got {got}"
+    if error.validator == "enum":
+        allowed = ", ".join(repr(v) for v in rule if v is not None)
+        return f"{key}: expected one of {allowed}, got {got}"
+    return f"{key}: {error.message}"
+
+
+def _unset(key: str, value: Any) -> bool:
+    """Null, or an empty string where no string is expected (e.g. an empty env var)."""
+    prop = CONFIG_SCHEMA["properties"].get(key)
+    if prop is None or value is None:
+        return True
+    return value == "" and "string" not in _json_types(prop)
+
+
+def check_schema(config: dict[str, Any]) -> None:
+    """Validate ``config`` (numbers already read) against :data:`CONFIG_SCHEMA`.
+
+    Unset (null) settings take their default, so they are left out. Raises one
+    :class:`ConfigError` for the first setting (in schema order) that is wrong.
+    """
+    given = {k: v for k, v in config.items() if not _unset(k, v)}
+    errors = list(_VALIDATOR.iter_errors(given))
+    if errors:
+        order = list(CONFIG_SCHEMA["properties"])
+        first = min(
+            errors, key=lambda e: order.index(e.absolute_path[0]) if e.absolute_path else -1
+        )
+        raise ConfigError(_problem(first))
+
+
+def _plain_values(config: dict[str, Any]) -> dict[str, Any]:
+    """The Settings fields copied from the config: its value, or else the schema's default."""
     properties = CONFIG_SCHEMA["properties"]
-    for key, value in config.items():
-        if value is None or key not in properties:
+    cast = {"integer": int, "number": float, "boolean": bool, "string": str}
+    out = {}
+    for item in fields(Settings):
+        if item.default is not MISSING or item.default_factory is not MISSING:
             continue
-        types = properties[key].get("type", [])
-        types = [types] if isinstance(types, str) else types
-        wanted = [t for t in types if t in _JSON_TYPES]
-        if not wanted:
+        prop = properties.get(item.name)
+        if prop is None:
             continue
-        ok = any(isinstance(value, _JSON_TYPES[t]) for t in wanted)
-        if isinstance(value, bool) and "boolean" not in wanted:
-            ok = False
-        if ok and "integer" in wanted and "number" not in wanted and not isinstance(value, bool):
-            ok = value == int(value)
-        if not ok:
-            shown = str(value) if isinstance(value, Decimal) else repr(value)
-            raise ConfigError(f"{key}: expected {' or '.join(wanted)}, got {shown}")
+        value = config.get(item.name)
+        if value is None or value == "":
+            value = prop.get("default")
+        out[item.name] = cast[_json_types(prop)[0]](value)
+    return out
 
 
 def parse_settings(config: dict[str, Any]) -> Settings:
-    """Validate what the JSON schema cannot: auth choice, URLs, ranges, start_date."""
-    check_types(config)
+    """Validate ``config`` against the schema, then what a schema cannot check: auth, URLs."""
+    config = read_numbers(config)
+    check_schema(config)
     unknown = sorted(set(config) - set(CONFIG_SCHEMA["properties"]) - _SDK_SETTINGS)
     if unknown:
         logger.warning(
@@ -348,20 +425,9 @@ def parse_settings(config: dict[str, Any]) -> Settings:
             "configure exactly one authentication method"
         )
     common: dict[str, Any] = {
+        **_plain_values(config),
         "start_date": parse_start_date(config.get("start_date")),
         "filter": _filter(config.get("filter")),
-        "include_communications": bool(config.get("include_communications", False)),
-        "include_files": bool(config.get("include_files", False)),
-        "detect_deletes": bool(config.get("detect_deletes", False)),
-        "pagination": _pagination(config.get("pagination") or "keyset"),
-        "requests_per_second": _number(config, "requests_per_second", 2, minimum=0.01),
-        "burst": int(_number(config, "burst", 50, minimum=1)),
-        "operating_limit": _number(config, "operating_limit", 420, minimum=1),
-        "max_parallel_requests": int(_number(config, "max_parallel_requests", 6, minimum=1)),
-        "request_timeout": _number(config, "request_timeout", 90, minimum=1),
-        "max_retries": int(_number(config, "max_retries", 8, minimum=1)),
-        "retry_backoff_seconds": _number(config, "retry_backoff_seconds", 1, minimum=0),
-        "progress_interval_seconds": _number(config, "progress_interval_seconds", 30, minimum=0),
     }
     if webhook:
         rest_base, user_id, secret = _webhook(webhook)
@@ -387,8 +453,7 @@ def parse_settings(config: dict[str, Any]) -> Settings:
         raise ConfigError(
             "portal_url: expected only the portal address, e.g. https://example.bitrix24.com"
         )
-    token_url = config.get("oauth_token_url") or DEFAULT_TOKEN_URL
-    check_url("oauth_token_url", token_url)
+    check_url("oauth_token_url", common["oauth_token_url"])
     store = config.get("token_store_path")
     return Settings(
         auth_method="oauth",
@@ -397,24 +462,10 @@ def parse_settings(config: dict[str, Any]) -> Settings:
         client_secret=str(config["client_secret"]),
         refresh_token=str(config["refresh_token"]),
         access_token=config.get("access_token") or None,
-        oauth_token_url=token_url,
         token_store_path=Path(store).expanduser() if store else None,
         **common,
     )
 
 
-def _pagination(value: Any) -> str:
-    if value not in ("keyset", "offset"):
-        raise ConfigError(f"pagination: expected 'keyset' or 'offset', got {value!r}")
-    return str(value)
-
-
 def _filter(value: Any) -> dict[str, Any]:
-    if value in (None, ""):
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(
-            'filter: expected an object such as {"OWNER_TYPE_ID": 2, "!TYPE_ID": 4}, '
-            f"got {type(value).__name__}"
-        )
-    return dict(value)
+    return dict(value) if isinstance(value, dict) else {}

@@ -17,7 +17,6 @@ import click
 import requests
 import simplejson
 from requests.adapters import HTTPAdapter
-from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
@@ -26,8 +25,12 @@ from tap_bitrix24.client.auth import OAuthAuth, TokenStore, WebhookAuth
 from tap_bitrix24.client.redact import install_log_redaction, redact
 from tap_bitrix24.client.transport import Bitrix24Client, RetryPolicy
 from tap_bitrix24.errors import StateError, TapError
-from tap_bitrix24.sdk_private import STATE_LOGGER, UNSORTED_WARNING
-from tap_bitrix24.settings import CONFIG_SCHEMA, Settings, parse_settings
+from tap_bitrix24.sdk_private import STATE_LOGGER, UNSORTED_WARNING, ConfigCheckingTap
+from tap_bitrix24.settings import (
+    CONFIG_SCHEMA,
+    Settings,
+    parse_settings,
+)
 from tap_bitrix24.streams.activities import ActivitiesStream
 from tap_bitrix24.streams.bindings import SCHEMA as BINDINGS_SCHEMA
 from tap_bitrix24.streams.bindings import ActivityBindingsStream
@@ -45,7 +48,7 @@ STREAM_NAMES = {
 }
 
 
-class TapBitrix24(Tap):
+class TapBitrix24(ConfigCheckingTap):
     """Singer tap for Bitrix24 CRM activities."""
 
     name = "tap-bitrix24"

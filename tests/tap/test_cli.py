@@ -166,3 +166,11 @@ def test_unusable_state_gets_one_clear_line(emulator, tmp_path, state, words):
 def test_unreadable_config_file(tmp_path):
     (tmp_path / "broken.json").write_text("{webhook_url: nope")
     _fails_cleanly(run_cli(["--config", str(tmp_path / "broken.json")], None, tmp_path), "--config")
+
+
+def test_numbers_given_as_strings_are_read(emulator, tmp_path):
+    """Meltano passes numbers set as env vars (`kind: string`) to the tap as strings."""
+    config = {key: str(value) for key, value in fast_config(emulator).items()}
+    done = run_cli([], config, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert '"type":"RECORD"' in done.stdout.replace(" ", "")
