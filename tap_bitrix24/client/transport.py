@@ -8,7 +8,6 @@ request of the tap obeys the same leaky bucket, operating budget and retry polic
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -22,7 +21,7 @@ import msgspec
 import requests
 
 from tap_bitrix24.client.auth import OAuthAuth, WebhookAuth
-from tap_bitrix24.client.batch import BatchResult
+from tap_bitrix24.client.batch import BatchCall, BatchResult
 from tap_bitrix24.client.errors import Bitrix24Error, Kind, TransientError, describe, kind_of
 from tap_bitrix24.client.limits import LeakyBucket, OperatingBudget, WaitStats
 from tap_bitrix24.client.redact import redact
@@ -84,25 +83,9 @@ def _path_method(request: requests.PreparedRequest) -> str:
     return path.rsplit("/", 1)[-1].removesuffix(".json")
 
 
-def batch_commands(request: requests.PreparedRequest) -> list[tuple[str, str]]:
-    """``(name, method)`` of each command of a batch request, in order ([] if not a batch)."""
-    if _path_method(request) != "batch":
-        return []
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        return []
-    commands = body.get("cmd", {}) if isinstance(body, dict) else {}
-    items = commands.items() if isinstance(commands, dict) else enumerate(commands)
-    return [(str(name), str(text).split("?", 1)[0]) for name, text in items]
-
-
-def methods_of(request: requests.PreparedRequest) -> list[str]:
-    """The Bitrix24 methods a request calls (the sub-methods for a batch)."""
-    commands = batch_commands(request)
-    if commands:
-        return sorted({method for _, method in commands})
-    return [_path_method(request)]
+def method_of(request: requests.PreparedRequest) -> str:
+    """The Bitrix24 method a (non-batch) request calls, from its URL path."""
+    return _path_method(request)
 
 
 class Bitrix24Client:
@@ -164,28 +147,29 @@ class Bitrix24Client:
         """
         attempt = 0
         operating_waits = 0
-        refreshed = False
         while True:
             for method in methods:
                 self.operating.wait(method)
             self.bucket.acquire()
-            credential = self.auth.credential_id()
             with self._count_lock:
                 self.counters.requests += 1
             try:
                 return send()
             except TransientError as exc:
                 if exc.kind is Kind.EXPIRED:
-                    if refreshed:
+                    used = self.auth.last_use()
+                    if used.first_after_refresh:
+                        # Requests in flight may wear a token out; a token refused on the very
+                        # first request after the refresh that produced it never worked.
                         raise Bitrix24Error(
                             "expired_token",
-                            hint="the portal rejected a freshly refreshed token; re-authorise "
-                            "the app",
+                            hint="the portal refused a freshly refreshed access token on its "
+                            "first use; check that portal_url and the OAuth app belong together, "
+                            "or re-authorise the app",
                         ) from None
-                    self.auth.refresh(credential)
-                    refreshed = True
-                    with self._count_lock:
-                        self.counters.refreshes += 1
+                    if self.auth.refresh(used):
+                        with self._count_lock:
+                            self.counters.refreshes += 1
                     continue
                 if exc.kind is Kind.OPERATING:
                     operating_waits += 1
@@ -281,31 +265,87 @@ class Bitrix24Client:
             raise TransientError("NOT_BITRIX24", f"HTTP {status} without a result")
         setattr(response, _JSON_ATTR, body)
         request = response.request
-        commands = batch_commands(request) if request is not None else []
-        if commands:
-            result = BatchResult.from_body(body)
-            # Sub-calls report a running sum; the last one of each method holds this request's
-            # total, and the budget learns the size of one request from it.
-            last: dict[str, dict] = {}
-            for name, method in commands:
-                if isinstance(result.time.get(name), dict):
-                    last[method] = result.time[name]
-            for method, block in last.items():
-                self.operating.observe(method, block)
-            # When the first command failed nothing progressed: treat it as the request's error.
-            first_command_error(result, commands[0][0])
-        elif request is not None:
+        if request is not None and _path_method(request) != "batch":
+            # A batch's own time block says nothing per method: :meth:`batch` reads its commands'.
             self.operating.observe(_path_method(request), body.get("time"))
 
+    # -- batches --------------------------------------------------------------------------
 
-def first_command_error(result: BatchResult, first: str) -> None:
-    """Raise the error of the first command of a chained batch (nothing progressed)."""
-    error = result.errors.get(first)
-    if not isinstance(error, dict):
-        return
-    code = str(error.get("error") or "")
-    description = str(error.get("error_description") or "")
-    kind = kind_of(code)
-    if kind is Kind.FATAL:
-        raise Bitrix24Error(code, redact(description), hint=describe(code))
-    raise TransientError(code, description, kind=kind)
+    def batch(self, call: BatchCall, post: Callable[[BatchCall], requests.Response]) -> BatchResult:
+        """Run ``call`` (``post`` sends one attempt), judging every command by its error code.
+
+        Transient codes are retried like a failed request: an independent batch re-sends only
+        the failed commands; a chained batch is retried when its first command failed (nothing
+        progressed), and a later failure just ends the chain. ``NOT_FOUND`` stays in the
+        result's ``errors`` for the caller ("gone"); any other code ends the run.
+        """
+        outcome = BatchResult()
+        pending = [call]
+
+        def send() -> requests.Response:
+            response = post(pending[0])
+            retry = self._absorb(pending[0], self.json(response), outcome)
+            if retry is not None:
+                pending[0] = pending[0].only(retry.names)
+                raise retry.error
+            return response
+
+        self.retrying(send, call.methods())
+        return outcome
+
+    def _absorb(self, call: BatchCall, body: dict[str, Any], outcome: BatchResult) -> _Retry | None:
+        """Merge one batch answer into ``outcome``; return what to re-send, if anything."""
+        result = BatchResult.from_body(body)
+        # Sub-calls report a running sum; the last one of each method holds this request's
+        # total, and the budget learns the size of one request from it.
+        last: dict[str, dict] = {}
+        for name in call.names:
+            if isinstance(result.time.get(name), dict):
+                last[call.method_of(name)] = result.time[name]
+        for method, block in last.items():
+            self.operating.observe(method, block)
+        failed: list[tuple[str, TransientError]] = []
+        for position, name in enumerate(call.names):
+            error = result.errors.get(name)
+            if isinstance(error, dict):
+                code = str(error.get("error") or "")
+                description = str(error.get("error_description") or "")
+                kind = kind_of(code)
+                if code == "NOT_FOUND":
+                    outcome.errors[name] = error
+                    continue
+                if kind is Kind.FATAL:
+                    raise Bitrix24Error(
+                        code, redact(description), hint=f"{describe(code)} ({call.method_of(name)})"
+                    )
+                if call.chained and position > 0:
+                    outcome.errors[name] = error  # the chain ends here; later commands are moot
+                    break
+                failed.append((name, TransientError(code, description, kind=kind)))
+                continue
+            for section in ("result", "total", "next", "time"):
+                value = getattr(result, section)
+                if name in value:
+                    getattr(outcome, section)[name] = value[name]
+        if not failed:
+            return None
+        worst = min(failed, key=lambda item: _URGENCY.index(item[1].kind))[1]
+        methods = ", ".join(sorted({call.method_of(n) for n, _ in failed}))
+        worst.description = f"{len(failed)} of {len(call.names)} batch commands of {methods}" + (
+            f": {worst.description}" if worst.description else ""
+        )
+        # A chain failed at its first command: nothing progressed, so all of it goes again.
+        names = call.names if call.chained else [name for name, _ in failed]
+        return _Retry(names, worst)
+
+
+@dataclass
+class _Retry:
+    """Commands of a batch to send again, and the error that says why."""
+
+    names: list[str]
+    error: TransientError
+
+
+#: When commands of one batch fail differently, the retry reacts to the first kind here.
+_URGENCY = [Kind.OPERATING, Kind.EXPIRED, Kind.RATE, Kind.RETRY]

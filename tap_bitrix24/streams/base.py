@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 import requests
 from singer_sdk.streams import RESTStream
 
-from tap_bitrix24.client.transport import Bitrix24Client, methods_of
+from tap_bitrix24.client.batch import BatchCall, BatchResult
+from tap_bitrix24.client.transport import Bitrix24Client, method_of
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, RequestFunc
@@ -57,7 +58,7 @@ class Bitrix24Stream(RESTStream[Any]):
         """Run each request under the client's limits and retry policy."""
 
         def send(prepared: requests.PreparedRequest, context: Context | None) -> requests.Response:
-            return self.client.retrying(lambda: func(prepared, context), methods_of(prepared))
+            return self.client.retrying(lambda: func(prepared, context), [method_of(prepared)])
 
         return send
 
@@ -76,3 +77,14 @@ class Bitrix24Stream(RESTStream[Any]):
         )
         response = self.request_decorator(self._request)(prepared, context)
         return Bitrix24Client.json(response)
+
+    def send_batch(self, call: BatchCall, context: Context | None) -> BatchResult:
+        """Run one ``batch`` through the SDK request path; the client judges each command."""
+
+        def post(sub: BatchCall) -> requests.Response:
+            prepared = self.build_prepared_request(
+                method="POST", url=self.client.url("batch"), json=sub.body()
+            )
+            return self._request(prepared, context)
+
+        return self.client.batch(call, post)
