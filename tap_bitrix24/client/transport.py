@@ -25,6 +25,7 @@ from tap_bitrix24.client.batch import BatchCall, BatchResult
 from tap_bitrix24.client.errors import Bitrix24Error, Kind, TransientError, describe, kind_of
 from tap_bitrix24.client.limits import LeakyBucket, OperatingBudget, WaitStats
 from tap_bitrix24.client.redact import redact
+from tap_bitrix24.client.waiting import Waiter
 from tap_bitrix24.errors import TapError
 
 logger = logging.getLogger("tap-bitrix24")
@@ -104,19 +105,28 @@ class Bitrix24Client:
         timeout: float = 90.0,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        wait_log_interval: float = 30.0,
     ) -> None:
         self.rest_base = rest_base
         self.auth = auth
         self.session = session
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
-        self.waits = WaitStats()
+        self.waits = WaitStats(clock=clock)
+        self.waiter = Waiter(sleep=sleep, clock=clock, interval=wait_log_interval)
         self.bucket = LeakyBucket(requests_per_second, burst, sleep=sleep, stats=self.waits)
         self.operating = OperatingBudget(
-            limit=operating_limit, concurrency=concurrency, sleep=sleep, stats=self.waits
+            limit=operating_limit,
+            concurrency=concurrency,
+            clock=clock,
+            sleep=sleep,
+            stats=self.waits,
+            waiter=self.waiter,
+            first_probe=self.retry.base_seconds,
         )
         self.counters = RequestCounters()
-        self._sleep = sleep
+        self._clock = clock
         self._count_lock = threading.Lock()
         self._reached = False  # has the portal answered anything yet?
         self.host = urlsplit(rest_base).netloc
@@ -146,7 +156,9 @@ class Bitrix24Client:
         :class:`Bitrix24Error` (never retried).
         """
         attempt = 0
-        operating_waits = 0
+        operating_waits = 0  # refusals the budget could not explain (no reset to wait for)
+        refusals = 0
+        first_refusal: float | None = None
         while True:
             for method in methods:
                 self.operating.wait(method)
@@ -172,16 +184,23 @@ class Bitrix24Client:
                             self.counters.refreshes += 1
                     continue
                 if exc.kind is Kind.OPERATING:
-                    operating_waits += 1
+                    # The budget waits (at the top of the loop) for a known reset, or up to a
+                    # window after a refusal whose reset is unknown; short retries otherwise.
+                    refusals += 1
+                    now = self._clock()
+                    first_refusal = now if first_refusal is None else first_refusal
                     for method in methods:
                         self.operating.blocked(method)
-                    if operating_waits <= self.retry.max_operating_waits:
-                        wait = max(self.operating.wait_time(m) for m in methods)
-                        self._log_retry(exc.code, exc.description, wait, operating_waits)
+                    wait = max(self.operating.wait_time(m) for m in methods)
+                    operating_waits += wait <= 0
+                    within = now - first_refusal <= 2 * self.operating.window
+                    if operating_waits <= self.retry.max_operating_waits and within:
+                        delay = wait if wait > 0 else self.retry.delay(max(operating_waits, 1))
+                        self._log_retry(exc.code, exc.description, delay, refusals)
                         if wait <= 0:
-                            self._sleep(self.retry.delay(operating_waits))
+                            self._pause(delay, exc.code, methods)
                         continue
-                    raise self._gave_up(exc.code, exc.description, operating_waits) from None
+                    raise self._gave_up(exc.code, exc.description, refusals) from None
                 attempt += 1
                 if exc.kind is Kind.RATE:
                     self.bucket.mark_full()
@@ -189,7 +208,7 @@ class Bitrix24Client:
                     raise self._gave_up(exc.code, exc.description, attempt) from None
                 delay = self.retry.delay(attempt)
                 self._log_retry(exc.code, exc.description, delay, attempt)
-                self._sleep(delay)
+                self._pause(delay, exc.code, methods)
             except NETWORK_ERRORS as exc:
                 attempt += 1
                 code = type(exc).__name__
@@ -203,7 +222,16 @@ class Bitrix24Client:
                     ) from None
                 delay = self.retry.delay(attempt)
                 self._log_retry(code, "", delay, attempt)
-                self._sleep(delay)
+                self._pause(delay, code, methods)
+
+    def _pause(self, seconds: float, code: str, methods: Sequence[str]) -> None:
+        """Sleep before a retry; a long one says what it waits for."""
+        what = f"a retry of {', '.join(methods)} after {code}"
+        if kind_of(code) in (Kind.RATE, Kind.OPERATING):  # throttling, for the progress line
+            with self.waits.waiting():
+                self.waiter.sleep(seconds, what)
+        else:
+            self.waiter.sleep(seconds, what)
 
     def _log_retry(self, code: str, description: str, delay: float, attempt: int) -> None:
         with self._count_lock:

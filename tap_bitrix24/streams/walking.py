@@ -139,10 +139,8 @@ class ActivityWalkStream(Bitrix24Stream):
             self.name,
             settings.progress_interval_seconds,
             requests=lambda: client.counters.requests,
-            waits=lambda: (
-                client.waits.rate_waits + client.waits.operating_waits,
-                client.waits.rate_seconds + client.waits.operating_seconds,
-            ),
+            waits=client.waits.summary,
+            operating=client.operating.outlook,
         )
         batches = (
             self._offset_batches(context)
