@@ -159,6 +159,7 @@ class Bitrix24Client:
         operating_waits = 0  # refusals the budget could not explain (no reset to wait for)
         refusals = 0
         first_refusal: float | None = None
+        expired = 0
         while True:
             for method in methods:
                 self.operating.wait(method)
@@ -170,14 +171,21 @@ class Bitrix24Client:
             except TransientError as exc:
                 if exc.kind is Kind.EXPIRED:
                     used = self.auth.last_use()
+                    expired += 1
+                    # Requests in flight may wear a token out; a token refused on the very
+                    # first request after the refresh that produced it never worked.
                     if used.first_after_refresh:
-                        # Requests in flight may wear a token out; a token refused on the very
-                        # first request after the refresh that produced it never worked.
                         raise Bitrix24Error(
                             "expired_token",
                             hint="the portal refused a freshly refreshed access token on its "
                             "first use; check that portal_url and the OAuth app belong together, "
                             "or re-authorise the app",
+                        ) from None
+                    if expired > self.retry.max_tries:
+                        raise Bitrix24Error(
+                            "expired_token",
+                            hint=f"one request met expired access tokens {expired} times, "
+                            "each refreshed; re-authorise the app",
                         ) from None
                     if self.auth.refresh(used):
                         with self._count_lock:
