@@ -1,4 +1,8 @@
-"""Progress lines for long syncs: rows, rows/s, requests, throttling waits, what remains."""
+"""Progress lines for long syncs: rows, rows/s, requests, throttling waits, what remains.
+
+What remains is estimated from the pace so far and, when it binds, from the operating-time
+budget: rows left x operating seconds per row so far, at ``limit`` seconds per ``window``.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ class Progress:
         *,
         requests: Callable[[], int],
         waits: Callable[[], tuple[int, float]],
+        operating: Callable[[], tuple[float, float, float]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stream = stream
@@ -28,6 +33,7 @@ class Progress:
         self.fraction: float | None = None  # share of the key space already walked
         self._requests = requests
         self._waits = waits
+        self._operating = operating  # (operating seconds used, limit, window)
         self._clock = clock
         self._started = clock()
         self._last = self._started
@@ -58,8 +64,23 @@ class Progress:
     def _remaining(self, rate: float) -> str:
         if self.expected and rate > 0:
             left: float = max(self.expected - self.rows, 0)
-            return f"about {left} rows and {left / rate:.0f} s remaining"
-        if self.fraction and 0 < self.fraction < 1 and self.rows:
+        elif self.fraction and 0 < self.fraction < 1 and self.rows:
             left = self.rows / self.fraction - self.rows
-            return f"about {left:.0f} rows and {left / max(rate, 1e-9):.0f} s remaining"
-        return ""
+        else:
+            return ""
+        seconds = left / max(rate, 1e-9)
+        text = f"about {left:.0f} rows and {{:.0f}} s remaining"
+        budget = self._budget_seconds(left)
+        if budget > seconds:
+            return text.format(budget) + " (bound by the operating-time budget)"
+        return text.format(seconds)
+
+    def _budget_seconds(self, left: float) -> float:
+        """Seconds the operating-time budget needs for ``left`` rows (0 when it does not bind)."""
+        if self._operating is None or not self.rows:
+            return 0.0
+        spent, limit, window = self._operating()
+        needed = spent / self.rows * left
+        if limit <= 0 or needed <= limit:
+            return 0.0
+        return needed / limit * window

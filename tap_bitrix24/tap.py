@@ -102,6 +102,7 @@ class TapBitrix24(ConfigCheckingTap):
             retry=RetryPolicy(
                 max_tries=settings.max_retries, base_seconds=settings.retry_backoff_seconds
             ),
+            wait_log_interval=settings.progress_interval_seconds,
         )
 
     @cached_property

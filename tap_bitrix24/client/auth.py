@@ -18,6 +18,7 @@ import os
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +26,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.auth import AuthBase
 
-from tap_bitrix24.client.errors import Bitrix24Error
+from tap_bitrix24.client.errors import Bitrix24Error, Kind, kind_of
 from tap_bitrix24.client.redact import redact, register_secret
 from tap_bitrix24.errors import TapError
 
@@ -55,15 +56,32 @@ class WebhookAuth(AuthBase):
         """The credential Bitrix24 embeds in file URLs (stripped from records)."""
         return self.secret
 
-    def credential_id(self) -> object:
-        """A value that changes whenever the credential changes (never for webhooks)."""
-        return 0
+    def last_use(self) -> TokenUse:
+        """Webhooks have one credential, never refreshed."""
+        return TokenUse(0, 0)
 
-    def refresh(self, used: object) -> None:
+    def refresh(self, used: TokenUse) -> bool:
         """Webhooks cannot be refreshed: an expired_token answer is fatal."""
         raise Bitrix24Error(
             "expired_token", hint="the portal treats the webhook as an expired OAuth token"
         )
+
+
+@dataclass(frozen=True)
+class TokenUse:
+    """Which access token a request carried, and how many requests had carried it.
+
+    ``generation`` is 0 for the token from the config or store, n after the n-th refresh of this
+    run; ``count`` includes the request itself.
+    """
+
+    generation: int
+    count: int
+
+    @property
+    def first_after_refresh(self) -> bool:
+        """The first request with a token this run refreshed: a rejection means a bad token."""
+        return self.generation > 0 and self.count == 1
 
 
 class TokenStore:
@@ -145,6 +163,9 @@ class OAuthAuth(AuthBase):
         self._timeout = timeout
         self._lock = threading.Lock()
         self._generation = 0
+        self._uses = 0  # requests that carried the current access token
+        self._use_lock = threading.Lock()
+        self._local = threading.local()  # the TokenUse of this thread's last request
         for secret in (client_secret, refresh_token, access_token):
             register_secret(secret)
         stored = store.load()
@@ -162,30 +183,40 @@ class OAuthAuth(AuthBase):
         """The current access token (Bitrix24 embeds it in file URLs)."""
         return self._access_token
 
-    def credential_id(self) -> object:
-        """Changes on every refresh, so concurrent callers refresh only once."""
-        return self._generation
+    def last_use(self) -> TokenUse:
+        """The token the calling thread's last request carried."""
+        return getattr(self._local, "use", TokenUse(self._generation, 0))
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Attach the access token, fetching one first if the config gave none."""
         if self._access_token is None:
-            self.refresh(self._generation)
-        request.prepare_url(_without_auth(request.url or ""), {"auth": self._access_token})
+            self.refresh(TokenUse(self._generation, 0))
+        with self._use_lock:
+            token, self._uses = self._access_token, self._uses + 1
+            self._local.use = TokenUse(self._generation, self._uses)
+        request.prepare_url(_without_auth(request.url or ""), {"auth": token})
         return request
 
-    def refresh(self, used: object) -> None:
-        """Exchange the refresh token for new tokens, unless another thread just did."""
+    def refresh(self, used: TokenUse) -> bool:
+        """Exchange the refresh token for new tokens; True when this call did.
+
+        Requests in flight all see a token expire: only the first to ask replaces the one
+        ``used``, the others retry with the replacement.
+        """
         with self._lock:
-            if used != self._generation and self._access_token is not None:
-                return
+            if used.generation != self._generation and self._access_token is not None:
+                return False
             tokens = self._request_tokens()
             self._access_token = str(tokens["access_token"])
             self._refresh_token = str(tokens["refresh_token"])
             register_secret(self._access_token)
             register_secret(self._refresh_token)
             self._store.save(tokens)
-            self._generation += 1
+            with self._use_lock:
+                self._generation += 1
+                self._uses = 0
             logger.info("Refreshed the OAuth access token; the new refresh token is stored.")
+            return True
 
     def _request_tokens(self) -> dict[str, Any]:
         params = {
@@ -199,7 +230,11 @@ class OAuthAuth(AuthBase):
             if attempt:
                 time.sleep(min(2**attempt, 10))
             try:
-                response = self._session.get(self._token_url, params=params, timeout=self._timeout)
+                # The shared session carries this authenticator (the SDK arms it): disable it,
+                # or the token request would also carry the current access token.
+                response = self._session.get(
+                    self._token_url, params=params, timeout=self._timeout, auth=_no_auth
+                )
             except requests.RequestException as exc:
                 last_problem = type(exc).__name__
                 continue
@@ -209,13 +244,12 @@ class OAuthAuth(AuthBase):
                 body = None
             if isinstance(body, dict) and body.get("access_token") and body.get("refresh_token"):
                 return body
-            if isinstance(body, dict) and body.get("error"):
-                raise Bitrix24Error(
-                    str(body["error"]), redact(str(body.get("error_description", "")))
-                )
-            if response.status_code >= 500:
-                last_problem = f"HTTP {response.status_code}"
+            code = str(body.get("error") or "") if isinstance(body, dict) else ""
+            if response.status_code >= 500 or (code and kind_of(code) is not Kind.FATAL):
+                last_problem = code or f"HTTP {response.status_code}"  # a server fault: retry
                 continue
+            if code:
+                raise Bitrix24Error(code, redact(str(body.get("error_description", ""))))
             raise TapError(
                 f"the OAuth server at {redact(self._token_url)} answered HTTP "
                 f"{response.status_code} without tokens; check oauth_token_url"
@@ -224,6 +258,11 @@ class OAuthAuth(AuthBase):
             f"cannot reach the OAuth server at {redact(self._token_url)} ({last_problem}); "
             "check oauth_token_url and the network"
         )
+
+
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """No credential: what the token server must receive is in the query already."""
+    return request
 
 
 def _without_auth(url: str) -> str:

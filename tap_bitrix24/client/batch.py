@@ -8,7 +8,7 @@ integers here, so a full section is always an object.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -50,6 +50,47 @@ def php_query(params: Mapping[str, Any]) -> str:
 def command(method: str, params: Mapping[str, Any]) -> str:
     """One batch command string."""
     return f"{method}?{php_query(params)}"
+
+
+@dataclass(frozen=True)
+class BatchCall:
+    """One ``batch`` request as data: command name -> (method, params).
+
+    The client learns each command's method from here (never from the encoded body). In a
+    ``chained`` batch later commands read earlier results (``$result[p0][49][ID]``), so a
+    failed command ends the chain; the commands of an independent batch stand alone, so a
+    failed one can be re-sent by itself.
+    """
+
+    commands: Mapping[str, tuple[str, Mapping[str, Any]]]
+    chained: bool = False
+
+    @property
+    def names(self) -> list[str]:
+        """Command names in order."""
+        return list(self.commands)
+
+    def method_of(self, name: str) -> str:
+        """The method command ``name`` calls."""
+        return self.commands[name][0]
+
+    def methods(self) -> list[str]:
+        """The distinct methods this batch calls."""
+        return sorted({method for method, _ in self.commands.values()})
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of the ``batch`` request."""
+        return {
+            "halt": 0,
+            "cmd": {
+                name: command(method, params) for name, (method, params) in self.commands.items()
+            },
+        }
+
+    def only(self, names: Iterable[str]) -> BatchCall:
+        """The same batch restricted to ``names`` (to re-send failed commands alone)."""
+        keep = set(names)
+        return BatchCall({n: c for n, c in self.commands.items() if n in keep}, self.chained)
 
 
 def _section(value: Any) -> dict[str, Any]:

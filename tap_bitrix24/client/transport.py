@@ -8,7 +8,6 @@ request of the tap obeys the same leaky bucket, operating budget and retry polic
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -22,10 +21,11 @@ import msgspec
 import requests
 
 from tap_bitrix24.client.auth import OAuthAuth, WebhookAuth
-from tap_bitrix24.client.batch import BatchResult
+from tap_bitrix24.client.batch import BatchCall, BatchResult
 from tap_bitrix24.client.errors import Bitrix24Error, Kind, TransientError, describe, kind_of
 from tap_bitrix24.client.limits import LeakyBucket, OperatingBudget, WaitStats
 from tap_bitrix24.client.redact import redact
+from tap_bitrix24.client.waiting import Waiter
 from tap_bitrix24.errors import TapError
 
 logger = logging.getLogger("tap-bitrix24")
@@ -85,25 +85,9 @@ def _path_method(request: requests.PreparedRequest) -> str:
     return path.rsplit("/", 1)[-1].removesuffix(".json")
 
 
-def batch_commands(request: requests.PreparedRequest) -> list[tuple[str, str]]:
-    """``(name, method)`` of each command of a batch request, in order ([] if not a batch)."""
-    if _path_method(request) != "batch":
-        return []
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        return []
-    commands = body.get("cmd", {}) if isinstance(body, dict) else {}
-    items = commands.items() if isinstance(commands, dict) else enumerate(commands)
-    return [(str(name), str(text).split("?", 1)[0]) for name, text in items]
-
-
-def methods_of(request: requests.PreparedRequest) -> list[str]:
-    """The Bitrix24 methods a request calls (the sub-methods for a batch)."""
-    commands = batch_commands(request)
-    if commands:
-        return sorted({method for _, method in commands})
-    return [_path_method(request)]
+def method_of(request: requests.PreparedRequest) -> str:
+    """The Bitrix24 method a (non-batch) request calls, from its URL path."""
+    return _path_method(request)
 
 
 class Bitrix24Client:
@@ -122,19 +106,28 @@ class Bitrix24Client:
         timeout: float = 90.0,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        wait_log_interval: float = 30.0,
     ) -> None:
         self.rest_base = rest_base
         self.auth = auth
         self.session = session
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
-        self.waits = WaitStats()
+        self.waits = WaitStats(clock=clock)
+        self.waiter = Waiter(sleep=sleep, clock=clock, interval=wait_log_interval)
         self.bucket = LeakyBucket(requests_per_second, burst, sleep=sleep, stats=self.waits)
         self.operating = OperatingBudget(
-            limit=operating_limit, concurrency=concurrency, sleep=sleep, stats=self.waits
+            limit=operating_limit,
+            concurrency=concurrency,
+            clock=clock,
+            sleep=sleep,
+            stats=self.waits,
+            waiter=self.waiter,
+            first_probe=self.retry.base_seconds,
         )
         self.counters = RequestCounters()
-        self._sleep = sleep
+        self._clock = clock
         self._count_lock = threading.Lock()
         self._reached = False  # has the portal answered anything yet?
         self.host = urlsplit(rest_base).netloc
@@ -171,13 +164,14 @@ class Bitrix24Client:
         """
         max_tries = tries or self.retry.max_tries
         attempt = 0
-        operating_waits = 0
-        refreshed = False
+        operating_waits = 0  # refusals the budget could not explain (no reset to wait for)
+        refusals = 0
+        first_refusal: float | None = None
+        expired = 0
         while True:
             for method in methods:
                 self.operating.wait(method)
             self.bucket.acquire()
-            credential = self.auth.credential_id()
             with self._count_lock:
                 self.counters.requests += 1
             try:
@@ -187,28 +181,45 @@ class Bitrix24Client:
                 return response
             except TransientError as exc:
                 if exc.kind is Kind.EXPIRED:
-                    if refreshed:
+                    used = self.auth.last_use()
+                    expired += 1
+                    # Requests in flight may wear a token out; a token refused on the very
+                    # first request after the refresh that produced it never worked.
+                    if used.first_after_refresh:
                         raise Bitrix24Error(
                             "expired_token",
-                            hint="the portal rejected a freshly refreshed token; re-authorise "
-                            "the app",
+                            hint="the portal refused a freshly refreshed access token on its "
+                            "first use; check that portal_url and the OAuth app belong together, "
+                            "or re-authorise the app",
                         ) from None
-                    self.auth.refresh(credential)
-                    refreshed = True
-                    with self._count_lock:
-                        self.counters.refreshes += 1
+                    if expired > self.retry.max_tries:
+                        raise Bitrix24Error(
+                            "expired_token",
+                            hint=f"one request met expired access tokens {expired} times, "
+                            "each refreshed; re-authorise the app",
+                        ) from None
+                    if self.auth.refresh(used):
+                        with self._count_lock:
+                            self.counters.refreshes += 1
                     continue
                 if exc.kind is Kind.OPERATING:
-                    operating_waits += 1
+                    # The budget waits (at the top of the loop) for a known reset, or up to a
+                    # window after a refusal whose reset is unknown; short retries otherwise.
+                    refusals += 1
+                    now = self._clock()
+                    first_refusal = now if first_refusal is None else first_refusal
                     for method in methods:
                         self.operating.blocked(method)
-                    if operating_waits <= self.retry.max_operating_waits:
-                        wait = max(self.operating.wait_time(m) for m in methods)
-                        self._log_retry(exc.code, exc.description, wait, operating_waits)
+                    wait = max(self.operating.wait_time(m) for m in methods)
+                    operating_waits += wait <= 0
+                    within = now - first_refusal <= 2 * self.operating.window
+                    if operating_waits <= self.retry.max_operating_waits and within:
+                        delay = wait if wait > 0 else self.retry.delay(max(operating_waits, 1))
+                        self._log_retry(exc.code, exc.description, delay, refusals)
                         if wait <= 0:
-                            self._sleep(self.retry.delay(operating_waits))
+                            self._pause(delay, exc.code, methods)
                         continue
-                    raise self._gave_up(exc.code, exc.description, operating_waits) from None
+                    raise self._gave_up(exc.code, exc.description, refusals) from None
                 attempt += 1
                 if exc.kind is Kind.RATE:
                     self.bucket.mark_full()
@@ -216,7 +227,7 @@ class Bitrix24Client:
                     raise self._gave_up(exc.code, exc.description, attempt) from None
                 delay = self.retry.delay(attempt)
                 self._log_retry(exc.code, exc.description, delay, attempt)
-                self._sleep(delay)
+                self._pause(delay, exc.code, methods)
             except NETWORK_ERRORS as exc:
                 attempt += 1
                 code = type(exc).__name__
@@ -230,7 +241,16 @@ class Bitrix24Client:
                     ) from None
                 delay = self.retry.delay(attempt)
                 self._log_retry(code, "", delay, attempt)
-                self._sleep(delay)
+                self._pause(delay, code, methods)
+
+    def _pause(self, seconds: float, code: str, methods: Sequence[str]) -> None:
+        """Sleep before a retry; a long one says what it waits for."""
+        what = f"a retry of {', '.join(methods)} after {code}"
+        if kind_of(code) in (Kind.RATE, Kind.OPERATING):  # throttling, for the progress line
+            with self.waits.waiting():
+                self.waiter.sleep(seconds, what)
+        else:
+            self.waiter.sleep(seconds, what)
 
     def _log_retry(self, code: str, description: str, delay: float, attempt: int) -> None:
         with self._count_lock:
@@ -292,31 +312,92 @@ class Bitrix24Client:
             raise TransientError("NOT_BITRIX24", f"HTTP {status} without a result")
         setattr(response, _JSON_ATTR, body)
         request = response.request
-        commands = batch_commands(request) if request is not None else []
-        if commands:
-            result = BatchResult.from_body(body)
-            # Sub-calls report a running sum; the last one of each method holds this request's
-            # total, and the budget learns the size of one request from it.
-            last: dict[str, dict] = {}
-            for name, method in commands:
-                if isinstance(result.time.get(name), dict):
-                    last[method] = result.time[name]
-            for method, block in last.items():
-                self.operating.observe(method, block)
-            # When the first command failed nothing progressed: treat it as the request's error.
-            first_command_error(result, commands[0][0])
-        elif request is not None:
+        if request is not None and _path_method(request) != "batch":
+            # A batch's own time block says nothing per method: :meth:`batch` reads its commands'.
             self.operating.observe(_path_method(request), body.get("time"))
 
+    # -- batches --------------------------------------------------------------------------
 
-def first_command_error(result: BatchResult, first: str) -> None:
-    """Raise the error of the first command of a chained batch (nothing progressed)."""
-    error = result.errors.get(first)
-    if not isinstance(error, dict):
-        return
-    code = str(error.get("error") or "")
-    description = str(error.get("error_description") or "")
-    kind = kind_of(code)
-    if kind is Kind.FATAL:
-        raise Bitrix24Error(code, redact(description), hint=describe(code))
-    raise TransientError(code, description, kind=kind)
+    def batch(
+        self,
+        call: BatchCall,
+        post: Callable[[BatchCall], requests.Response],
+        tries: int | None = None,
+    ) -> BatchResult:
+        """Run ``call`` (``post`` sends one attempt), judging every command by its error code.
+
+        Transient codes are retried like a failed request: an independent batch re-sends only
+        the failed commands; a chained batch is retried when its first command failed (nothing
+        progressed), and a later failure just ends the chain. ``NOT_FOUND`` stays in the
+        result's ``errors`` for the caller ("gone"); any other code ends the run.
+        """
+        outcome = BatchResult()
+        pending = [call]
+
+        def send() -> requests.Response:
+            response = post(pending[0])
+            retry = self._absorb(pending[0], self.json(response), outcome)
+            if retry is not None:
+                pending[0] = pending[0].only(retry.names)
+                raise retry.error
+            return response
+
+        self.retrying(send, call.methods(), tries)
+        return outcome
+
+    def _absorb(self, call: BatchCall, body: dict[str, Any], outcome: BatchResult) -> _Retry | None:
+        """Merge one batch answer into ``outcome``; return what to re-send, if anything."""
+        result = BatchResult.from_body(body)
+        # Sub-calls report a running sum; the last one of each method holds this request's
+        # total, and the budget learns the size of one request from it.
+        last: dict[str, dict] = {}
+        for name in call.names:
+            if isinstance(result.time.get(name), dict):
+                last[call.method_of(name)] = result.time[name]
+        for method, block in last.items():
+            self.operating.observe(method, block)
+        failed: list[tuple[str, TransientError]] = []
+        for position, name in enumerate(call.names):
+            error = result.errors.get(name)
+            if isinstance(error, dict):
+                code = str(error.get("error") or "")
+                description = str(error.get("error_description") or "")
+                kind = kind_of(code)
+                if code == "NOT_FOUND":
+                    outcome.errors[name] = error
+                    continue
+                if kind is Kind.FATAL:
+                    raise Bitrix24Error(
+                        code, redact(description), hint=f"{describe(code)} ({call.method_of(name)})"
+                    )
+                if call.chained and position > 0:
+                    outcome.errors[name] = error  # the chain ends here; later commands are moot
+                    break
+                failed.append((name, TransientError(code, description, kind=kind)))
+                continue
+            for section in ("result", "total", "next", "time"):
+                value = getattr(result, section)
+                if name in value:
+                    getattr(outcome, section)[name] = value[name]
+        if not failed:
+            return None
+        worst = min(failed, key=lambda item: _URGENCY.index(item[1].kind))[1]
+        methods = ", ".join(sorted({call.method_of(n) for n, _ in failed}))
+        worst.description = f"{len(failed)} of {len(call.names)} batch commands of {methods}" + (
+            f": {worst.description}" if worst.description else ""
+        )
+        # A chain failed at its first command: nothing progressed, so all of it goes again.
+        names = call.names if call.chained else [name for name, _ in failed]
+        return _Retry(names, worst)
+
+
+@dataclass
+class _Retry:
+    """Commands of a batch to send again, and the error that says why."""
+
+    names: list[str]
+    error: TransientError
+
+
+#: When commands of one batch fail differently, the retry reacts to the first kind here.
+_URGENCY = [Kind.OPERATING, Kind.EXPIRED, Kind.RATE, Kind.RETRY]

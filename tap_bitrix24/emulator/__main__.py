@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bucket-size", type=float, default=50.0)
     p.add_argument("--operating-limit", type=float, default=480.0)
     p.add_argument("--access-token-ttl", type=float, default=3600.0)
+    p.add_argument(
+        "--access-token-uses", type=int, default=0, help="REST requests per access token (0: any)"
+    )
     p.add_argument("--require-https", action=argparse.BooleanOptionalAction, default=False)
     p.add_argument("--error-statuses", choices=("documented", "source"), default="documented")
     return p
@@ -62,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             bucket_size=args.bucket_size,
             operating_limit=args.operating_limit,
             access_token_ttl=args.access_token_ttl,
+            access_token_uses=args.access_token_uses,
             require_https=args.require_https,
             error_statuses=args.error_statuses,
         ).start()

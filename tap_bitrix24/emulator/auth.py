@@ -1,8 +1,9 @@
 """Who is calling: incoming webhooks and OAuth 2.0 tokens, with rotation and expiry.
 
 Refresh tokens rotate: every refresh issues a new one and retires the used one (reuse answers
-``invalid_grant``). Access tokens live ``access_token_ttl`` real seconds; an expired one answers
-``expired_token``, an unknown one ``NO_AUTH_FOUND``.
+``invalid_grant``). Access tokens live ``access_token_ttl`` real seconds and, with
+``access_token_uses`` N > 0, N REST requests; an expired one answers ``expired_token``, an
+unknown one ``NO_AUTH_FOUND``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class TokenStore:
         self.client_secret = client_secret
         self.user_id = user_id
         self.access: dict[str, float] = {}  # token -> expiry (unix)
+        self.uses: dict[str, int] = {}  # token -> REST requests it authorised
         self.refresh: set[str] = {refresh_token} if refresh_token else set()
 
     def issue(self, now: float, ttl: float) -> tuple[str, str, float]:
@@ -70,13 +72,17 @@ class TokenStore:
         self.refresh.discard(token)
         return self.issue(now, ttl)
 
-    def check(self, token: str, now: float) -> str | None:
-        """None when valid, else the REST error code."""
+    def check(self, token: str, now: float, max_uses: int = 0) -> str | None:
+        """None when valid (counting one use), else the REST error code."""
         expires = self.access.get(token)
         if expires is None:
             return "NO_AUTH_FOUND"
         if expires <= now:
             return "expired_token"
+        used = self.uses.get(token, 0)
+        if max_uses and used >= max_uses:
+            return "expired_token"
+        self.uses[token] = used + 1
         return None
 
     def expire_all(self, now: float) -> int:

@@ -35,6 +35,7 @@ class Settings:
     scope: list[str] = field(default_factory=lambda: list(DEFAULT_SCOPE))
     require_https: bool = False
     access_token_ttl: float = 3600.0
+    access_token_uses: int = 0  # REST requests one access token answers; 0 = no limit
     error_statuses: str = "documented"
     unstable_ties: bool = False
     fault_reset_seconds: float = 2.0
@@ -50,6 +51,9 @@ class Settings:
             if isinstance(current, bool):
                 if not isinstance(value, bool):
                     raise ValueError(f"{key} must be true or false")
+            elif isinstance(current, int):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError(f"{key} must be a non-negative integer")
             elif isinstance(current, float):
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                     raise ValueError(f"{key} must be a non-negative number")

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, TypedDict, cast
+from typing import Any
 from urllib.parse import unquote
 
 from .auth import Caller, OAuthError, TokenStore, bearer
@@ -38,15 +38,8 @@ from .php import encode_tree, parse_str
 JSON_TYPE = "application/json; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
 MUTATION_KEYS = ("update", "insert", "delete", "rebind")
-
-
-class MutationCounts(TypedDict, total=False):
-    """A schedule's mutations (``MUTATION_KEYS``), passed on to :meth:`Portal.mutate`."""
-
-    update: int
-    insert: int
-    delete: int
-    rebind: int
+#: Schedule keys naming exact activities (lists of IDs), e.g. ``delete_ids``.
+MUTATION_ID_KEYS = ("update_ids", "delete_ids", "rebind_ids")
 
 
 @dataclass
@@ -79,7 +72,7 @@ class Schedule:
     after_requests: int
     every_requests: int
     times: int
-    ops: MutationCounts
+    ops: dict[str, Any]  # MUTATION_KEYS counts and MUTATION_ID_KEYS id lists
     seed: int
     seen: int = 0
     fired: int = 0
@@ -97,6 +90,7 @@ class Stats:
     http_status: Counter[str] = field(default_factory=Counter)
     faults_fired: Counter[str] = field(default_factory=Counter)
     oauth_requests: int = 0
+    oauth_params: Counter[str] = field(default_factory=Counter)  # names the token server got
     mutations: Counter[str] = field(default_factory=Counter)
     counted_pages: int = 0  # crm.activity.list calls with start >= 0 (each runs a COUNT)
 
@@ -111,6 +105,7 @@ class Stats:
             "http_status": dict(self.http_status),
             "faults_fired": dict(self.faults_fired),
             "oauth_requests": self.oauth_requests,
+            "oauth_params": dict(self.oauth_params),
             "mutations": dict(self.mutations),
             "counted_pages": self.counted_pages,
         }
@@ -241,7 +236,7 @@ class Portal:
         token = params.pop("auth", None) or params.pop("access_token", None) or bearer(headers)
         if not isinstance(token, str) or not token:
             raise ApiError("NO_AUTH_FOUND")
-        problem = self.tokens.check(token, time.time())
+        problem = self.tokens.check(token, time.time(), self.settings.access_token_uses)
         if problem:
             raise ApiError(problem)
         return Caller("oauth", f"app:{self.tokens.client_id}", token, self.user_id)
@@ -379,6 +374,7 @@ class Portal:
         with self.lock:
             self.stats_data.oauth_requests += 1
             params = _merge_params(query, body, headers)
+            self.stats_data.oauth_params.update(list(params))
             fault = self.faults.for_request("oauth.token")
             if fault is not None:
                 self.stats_data.faults_fired[fault.kind] += 1
@@ -553,25 +549,30 @@ class Portal:
         every_requests: int = 1,
         times: int = 1,
         seed: int | None = None,
-        **ops: int,
+        **ops: Any,
     ) -> dict[str, Any]:
         """Apply mutations automatically: before REST request k+1, k+1+m, ... (t times)."""
-        for name in ops:
-            if name not in MUTATION_KEYS:
+        for name, value in ops.items():
+            if name in MUTATION_ID_KEYS:
+                if not isinstance(value, list) or not all(
+                    isinstance(i, int) and not isinstance(i, bool) for i in value
+                ):
+                    raise ValueError(f"{name} must be a list of integer IDs")
+            elif name not in MUTATION_KEYS:
                 raise ValueError(f"unknown schedule key: {name}")
+        counts = {k: v for k, v in ops.items() if k in MUTATION_KEYS}
         for name, value, minimum in (
             ("after_requests", after_requests, 0),
             ("every_requests", every_requests, 1),
             ("times", times, 1),
-            *((k, v, 0) for k, v in ops.items()),
+            *((k, v, 0) for k, v in counts.items()),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(f"{name} must be an integer >= {minimum}")
         with self.lock:
             if seed is None:
                 seed = self.seed * 104_729 + len(self.schedules)
-            counts = cast(MutationCounts, ops)  # keys and values checked above
-            entry = Schedule(after_requests, every_requests, times, counts, int(seed))
+            entry = Schedule(after_requests, every_requests, times, dict(ops), int(seed))
             self.schedules.append(entry)
             return {"schedules": len(self.schedules)}
 

@@ -130,7 +130,8 @@ class EmulatorServer:
 
     ``EmulatorServer(activities=1000, seed=1, webhook_secret="s", host="127.0.0.1", port=0,
     **options)``; options are Portal settings (``limits``, ``time_factor``, ``latency``,
-    ``bucket_rate``, ``bucket_size``, ``operating_limit``, ``access_token_ttl``, ``scope``,
+    ``bucket_rate``, ``bucket_size``, ``operating_limit``, ``access_token_ttl``,
+    ``access_token_uses``, ``scope``,
     ``require_https``, cost-model numbers...) and identity (``user_id``, ``client_id``,
     ``client_secret``, ``refresh_token``, ``utc_offset``, ``anchor``).
     """

@@ -9,7 +9,8 @@ from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
 from tap_bitrix24.client.auth import OAuthAuth, WebhookAuth
-from tap_bitrix24.client.transport import Bitrix24Client, methods_of
+from tap_bitrix24.client.batch import BatchCall, BatchResult
+from tap_bitrix24.client.transport import Bitrix24Client, method_of
 from tap_bitrix24.sdk_private import send_once
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ class Bitrix24Stream(RESTStream[Any]):
         """Run each request under the client's limits and retry policy."""
 
         def send(prepared: requests.PreparedRequest, context: Context | None) -> requests.Response:
-            return self.client.retrying(lambda: func(prepared, context), methods_of(prepared))
+            return self.client.retrying(lambda: func(prepared, context), [method_of(prepared)])
 
         return send
 
@@ -94,7 +95,21 @@ class Bitrix24Stream(RESTStream[Any]):
         prepared = self.build_prepared_request(
             method="POST", url=self.client.url(method), json=body
         )
-        response = self.client.retrying(
-            lambda: send_once(self, prepared, context), methods_of(prepared), tries
-        )
+        response = self.client.retrying(lambda: send_once(self, prepared, context), [method], tries)
         return Bitrix24Client.json(response)
+
+    def send_batch(
+        self, call: BatchCall, context: Context | None, *, tries: int | None = None
+    ) -> BatchResult:
+        """Run one ``batch`` through the SDK request path; the client judges each command.
+
+        ``tries`` caps the attempts (a request the caller can do without).
+        """
+
+        def post(sub: BatchCall) -> requests.Response:
+            prepared = self.build_prepared_request(
+                method="POST", url=self.client.url("batch"), json=sub.body()
+            )
+            return send_once(self, prepared, context)
+
+        return self.client.batch(call, post, tries=tries)

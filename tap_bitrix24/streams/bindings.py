@@ -13,8 +13,7 @@ from collections.abc import Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from tap_bitrix24.client.batch import MAX_COMMANDS, BatchResult, command
-from tap_bitrix24.client.errors import Bitrix24Error
+from tap_bitrix24.client.batch import MAX_COMMANDS, BatchCall
 from tap_bitrix24.errors import StateError
 from tap_bitrix24.streams.deletions import DELETED_AT, deleted_since_last_sync
 from tap_bitrix24.streams.schema import to_datetime
@@ -73,19 +72,14 @@ class ActivityBindingsStream(ActivityWalkStream):
         self, ids: list[int], context: Context | None
     ) -> dict[int, list[tuple[int, int]] | None]:
         """Bindings of up to 50 activities in one batch; None for an activity that is gone."""
-        commands = {f"a{i}": command(BINDING_METHOD, {"activityId": i}) for i in ids}
-        body = self.send_json("batch", {"halt": 0, "cmd": commands}, context)
-        result = BatchResult.from_body(body)
+        call = BatchCall({f"a{i}": (BINDING_METHOD, {"activityId": i}) for i in ids})
+        result = self.send_batch(call, context)
         found: dict[int, list[tuple[int, int]] | None] = {}
         for activity_id in ids:
             name = f"a{activity_id}"
-            error = result.errors.get(name)
-            if error is not None:
-                code = str(error.get("error", "")) if isinstance(error, dict) else ""
-                if code == "NOT_FOUND":
-                    found[activity_id] = None
-                    continue
-                raise Bitrix24Error(code, str(error.get("error_description", "")))
+            if name in result.errors:  # NOT_FOUND: deleted since the list walk read it
+                found[activity_id] = None
+                continue
             rows = result.result.get(name) or []
             found[activity_id] = [
                 (int(b["entityTypeId"]), int(b["entityId"])) for b in rows if isinstance(b, dict)

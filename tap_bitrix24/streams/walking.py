@@ -25,7 +25,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
-from tap_bitrix24.client.batch import MAX_COMMANDS, BatchResult, php_query
+from tap_bitrix24.client.batch import MAX_COMMANDS, BatchCall
 from tap_bitrix24.client.errors import Bitrix24Error, Kind, kind_of
 from tap_bitrix24.client.transport import Bitrix24Client
 from tap_bitrix24.errors import StateError, TapError
@@ -147,10 +147,8 @@ class ActivityWalkStream(Bitrix24Stream):
             self.name,
             settings.progress_interval_seconds,
             requests=lambda: client.counters.requests,
-            waits=lambda: (
-                client.waits.rate_waits + client.waits.operating_waits,
-                client.waits.rate_seconds + client.waits.operating_seconds,
-            ),
+            waits=client.waits.summary,
+            operating=client.operating.outlook,
         )
         batches = (
             self._offset_batches(context)
@@ -241,14 +239,13 @@ class ActivityWalkStream(Bitrix24Stream):
         condition: dict[str, Any] | None = None,
     ) -> Chain:
         """One chained batch of up to 50 keyset pages for ``key_range``."""
-        commands = chain_commands(
+        call = chain_commands(
             key_range,
             self.base_filter() if condition is None else condition,
             self.list_select() if select is None else select,
             pages=self._pages_for(key_range) if condition is None else MAX_COMMANDS,
         )
-        body = self.send_json("batch", {"halt": 0, "cmd": commands}, context)
-        chain = read_chain(BatchResult.from_body(body), list(commands))
+        chain = read_chain(self.send_batch(call, context), call.names)
         if chain.pages == 0:
             raise TapError(
                 f"the portal {self.client.host} answered a batch without list results; "
@@ -330,15 +327,14 @@ class ActivityWalkStream(Bitrix24Stream):
     ) -> Survey | None:
         condition = self.base_filter()
 
-        def page(order: str, start: int) -> str:
+        def page(order: str, start: int) -> tuple[str, dict[str, Any]]:
             query = {"order": {"ID": order}, "filter": condition, "select": ["ID"], "start": start}
-            return f"{LIST_METHOD}?" + php_query(query)
+            return LIST_METHOD, query
 
         commands = {"low": page("ASC", -1), "high": page("DESC", -1)}
         if count:
             commands["count"] = page("ASC", 0)
-        body = self.send_json("batch", {"halt": 0, "cmd": commands}, context, tries=tries)
-        result = BatchResult.from_body(body)
+        result = self.send_batch(BatchCall(commands), context, tries=tries)
         low, high = result.result.get("low"), result.result.get("high")
         if not isinstance(low, list) or not isinstance(high, list) or not low or not high:
             return None

@@ -18,7 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from tap_bitrix24.client.batch import MAX_COMMANDS, BatchResult, command
+from tap_bitrix24.client.batch import MAX_COMMANDS, BatchCall, BatchResult
 
 PAGE_SIZE = 50
 LIST_METHOD = "crm.activity.list"
@@ -61,17 +61,17 @@ def chain_commands(
     base_filter: Mapping[str, Any],
     select: list[str],
     pages: int = MAX_COMMANDS,
-) -> dict[str, str]:
-    """The batch commands of one chain, named ``p0`` … ``p49`` (names are never numbers)."""
-    commands: dict[str, str] = {}
+) -> BatchCall:
+    """The chained batch of one range, commands named ``p0`` … ``p49`` (never numbers)."""
+    commands: dict[str, tuple[str, dict[str, Any]]] = {}
     for k in range(pages):
         condition = dict(base_filter)
         condition[">ID"] = key_range.after if k == 0 else f"$result[p{k - 1}][{PAGE_SIZE - 1}][ID]"
         if key_range.upto is not None:
             condition["<=ID"] = key_range.upto
         params = {"order": {"ID": "ASC"}, "filter": condition, "select": select, "start": -1}
-        commands[f"p{k}"] = command(LIST_METHOD, params)
-    return commands
+        commands[f"p{k}"] = (LIST_METHOD, params)
+    return BatchCall(commands, chained=True)
 
 
 def read_chain(result: BatchResult, names: list[str]) -> Chain:

@@ -35,8 +35,9 @@ def test_php_query_brackets_and_plus():
 
 
 def test_chain_commands_reference_the_previous_page():
-    commands = chain_commands(KeyRange(100, 900), {"OWNER_TYPE_ID": 2}, ["*"], pages=3)
-    assert list(commands) == ["p0", "p1", "p2"]
+    call = chain_commands(KeyRange(100, 900), {"OWNER_TYPE_ID": 2}, ["*"], pages=3)
+    assert call.names == ["p0", "p1", "p2"] and call.chained
+    commands = call.body()["cmd"]
     first = dict(parse_qsl(commands["p0"].split("?", 1)[1]))
     second = unquote(commands["p1"])
     assert first["filter[>ID]"] == "100"

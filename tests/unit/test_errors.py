@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from tap_bitrix24.client.auth import WebhookAuth
+from tap_bitrix24.client.batch import BatchCall
 from tap_bitrix24.client.errors import Bitrix24Error, Kind, TransientError
 from tap_bitrix24.client.transport import Bitrix24Client, RetryPolicy
 from tap_bitrix24.errors import TapError
@@ -156,24 +157,25 @@ def test_expired_token_on_a_webhook_is_fatal():
     assert "expired_token" in str(caught.value)
 
 
-def test_failed_first_batch_command_is_the_requests_error():
-    url = "https://portal.example/rest/batch"
-    response = _response(
-        200,
-        {
-            "result": {
-                "result": [],
-                "result_error": {"p0": {"error": "OPERATION_TIME_LIMIT", "error_description": "x"}},
-                "result_total": [],
-                "result_next": [],
-                "result_time": [],
-            }
-        },
-        url,
-    )
-    response.request = requests.Request(
-        "POST", url, json={"cmd": {"p0": "crm.activity.list?start=-1"}}
-    ).prepare()
-    with pytest.raises(TransientError) as caught:
-        _client().check(response)
-    assert caught.value.kind is Kind.OPERATING
+def _batch_response(results: dict, errors: dict) -> requests.Response:
+    body = {"result": {"result": results, "result_error": errors, "result_time": []}}
+    return _response(200, body, "https://portal.example/rest/batch")
+
+
+def test_failed_first_command_of_a_chain_retries_the_whole_chain():
+    call = BatchCall({"p0": ("crm.activity.list", {}), "p1": ("crm.activity.list", {})}, True)
+    late = {"p1": {"error": "INTERNAL_SERVER_ERROR", "error_description": "x"}}
+    answers = [
+        _batch_response({}, {"p0": {"error": "OPERATION_TIME_LIMIT", "error_description": "x"}}),
+        _batch_response({"p0": [{"ID": "1"}]}, late),
+    ]
+    sent: list[list[str]] = []
+
+    def post(sub: BatchCall) -> requests.Response:
+        sent.append(sub.names)
+        return answers.pop(0)
+
+    result = _client().batch(call, post)
+    assert sent == [["p0", "p1"], ["p0", "p1"]]
+    # A later failure ends the chain: the caller reads p0 and stops at p1.
+    assert result.result == {"p0": [{"ID": "1"}]} and "p1" in result.errors
