@@ -1,8 +1,10 @@
 """The ``activity_bindings`` stream: every CRM entity each synced activity is bound to.
 
 Bindings come from ``crm.activity.binding.list``, one call per activity, 50 to a ``batch``.
-A binding change moves the activity's LAST_UPDATED, so the incremental walk re-reads exactly
-the activities whose bindings may have changed. Removed bindings vanish without a trace, so
+A binding change moves the activity's LAST_UPDATED, so the incremental walk re-reads the
+activities whose bindings changed, except after a CRM merge (``CCrmActivity::Rebind`` leaves
+LAST_UPDATED alone): with ``detect_deletes`` the stream finds those through the deletion walk
+and a check of which bound entities still exist. Removed bindings vanish without a trace, so
 the stream keeps a compact snapshot of what it last emitted (STATE key ``snapshot``) and emits
 a tombstone (``_sdc_deleted_at``) for every binding that is gone.
 """
@@ -10,17 +12,18 @@ a tombstone (``_sdc_deleted_at``) for every binding that is gone.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from tap_bitrix24.client.batch import MAX_COMMANDS, BatchResult, command
 from tap_bitrix24.client.errors import Bitrix24Error
 from tap_bitrix24.errors import StateError
-from tap_bitrix24.streams.deletions import DELETED_AT, deleted_since_last_sync
+from tap_bitrix24.streams.deletions import DELETED_AT
 from tap_bitrix24.streams.schema import to_datetime
 from tap_bitrix24.streams.walking import ActivityWalkStream
 from tap_bitrix24.walk.bindingset import BindingSnapshot
+from tap_bitrix24.walk.ownerset import OwnerTable
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -31,6 +34,8 @@ SNAPSHOT_KEY = "snapshot"
 SMALL_SNAPSHOT = 20_000  # activities; below this the snapshot encodes in milliseconds
 CHECKPOINT_EVERY = 60.0  # seconds between STATE messages once the snapshot is big
 BINDING_METHOD = "crm.activity.binding.list"
+ITEM_METHOD = "crm.item.list"
+ITEM_PAGE = 50
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -154,10 +159,91 @@ class ActivityBindingsStream(ActivityWalkStream):
         state[SNAPSHOT_KEY] = self.snapshot.encode()
 
     def after_walk(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """Tombstones for the bindings of deleted activities (with ``detect_deletes``)."""
+        """With ``detect_deletes``: tombstones for deleted activities' bindings, merges followed.
+
+        See :meth:`_follow_merges`.
+        """
         if self._bitrix_tap.settings.detect_deletes:
             stamp = self.get_replication_key_signpost(context)
-            gone = deleted_since_last_sync(self.stream_state, self.current_ids(context), self.name)
-            for activity_id in gone:
+            found = self.deletions(context)
+            for activity_id in found.gone:
                 yield from self._changes(activity_id, [], None, stamp)
+            yield from self._follow_merges(found.current, stamp, context)
         self.checkpoint(self.stream_state)
+
+    def _follow_merges(
+        self, current: OwnerTable, stamp: str, context: Context | None
+    ) -> Iterator[dict[str, Any]]:
+        """Re-read the bindings of activities bound to a CRM entity that a merge removed.
+
+        A merge rewrites b_crm_act_bind without touching LAST_UPDATED, then deletes the
+        merged-away entity. An activity whose owner (from the deletion walk) is not among its
+        saved bindings moved; an entity in the saved bindings that is nobody's owner now may be
+        gone, so those are checked (``crm.item.list``, 50 IDs a command, 2,500 a request) and
+        every activity bound to one that no longer exists is read again.
+        """
+        owners_now = set(zip(current.types, current.owners, strict=True))
+        stale: set[int] = set()
+        candidates: set[tuple[int, int]] = set()
+        for activity_id, bindings in self.snapshot.items():
+            owner = current.get(activity_id)
+            if owner is None:
+                continue  # deleted, or left the filter
+            if owner not in bindings:
+                stale.add(activity_id)
+            candidates.update(p for p in bindings if p not in owners_now and p[0] > 0)
+        missing = candidates - self._existing_entities(candidates, context)
+        if missing:
+            for activity_id, bindings in self.snapshot.items():
+                if activity_id in current and any(p in missing for p in bindings):
+                    stale.add(activity_id)
+        if not stale:
+            return
+        self.logger.info(
+            "%d activities are bound to merged-away CRM entities; reading their bindings",
+            len(stale),
+        )
+        for rows in self.read_by_ids(sorted(stale), ["ID", "LAST_UPDATED"], context):
+            updated = {int(r["ID"]): to_datetime(r.get("LAST_UPDATED")) for r in rows}
+            ids = list(updated)
+            for start in range(0, len(ids), MAX_COMMANDS):
+                chunk = ids[start : start + MAX_COMMANDS]
+                for activity_id, now in self._fetch_bindings(chunk, context).items():
+                    yield from self._changes(activity_id, now or [], updated[activity_id], stamp)
+
+    def _existing_entities(
+        self, entities: set[tuple[int, int]], context: Context | None
+    ) -> set[tuple[int, int]]:
+        """Which CRM entities exist: ``crm.item.list`` by ``@id``, 50 commands to a batch.
+
+        An entity type the portal cannot list counts as existing (nothing to re-read).
+        """
+        by_type: dict[int, list[int]] = {}
+        for entity_type, entity_id in sorted(entities):
+            by_type.setdefault(entity_type, []).append(entity_id)
+        calls = [
+            (entity_type, ids[k : k + ITEM_PAGE])
+            for entity_type, ids in by_type.items()
+            for k in range(0, len(ids), ITEM_PAGE)
+        ]
+        found: set[tuple[int, int]] = set()
+        for start in range(0, len(calls), MAX_COMMANDS):
+            part = calls[start : start + MAX_COMMANDS]
+            commands = {
+                f"e{k}": command(
+                    ITEM_METHOD, {"entityTypeId": t, "filter": {"@id": ids}, "select": ["id"]}
+                )
+                for k, (t, ids) in enumerate(part)
+            }
+            body = self.send_json("batch", {"halt": 0, "cmd": commands}, context)
+            result = BatchResult.from_body(body)
+            for k, (entity_type, ids) in enumerate(part):
+                answer = result.result.get(f"e{k}")
+                items = answer.get("items") if isinstance(answer, dict) else None
+                if f"e{k}" in result.errors or not isinstance(items, list):
+                    found.update((entity_type, i) for i in ids)
+                    continue
+                found.update(
+                    (entity_type, int(item["id"])) for item in items if isinstance(item, dict)
+                )
+        return found

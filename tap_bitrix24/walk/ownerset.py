@@ -1,0 +1,90 @@
+"""Every known activity's owner (OWNER_TYPE_ID, OWNER_ID), for STATE.
+
+A merge of CRM entities moves activity owners with a raw UPDATE that leaves LAST_UPDATED alone
+(``CCrmActivity::Rebind``), so an incremental sync never sees it. The deletion ID walk reads the
+owners too; comparing them with the ones saved last time finds the activities that moved. The
+owners are stored aligned with ``known_ids`` (same order, no IDs of their own): type and owner
+ID per activity as varints, deflated and base64-encoded.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
+
+from tap_bitrix24.walk.idset import decode_ids, encode_ids
+from tap_bitrix24.walk.packing import pack, unpack
+
+PREFIX = "o1:"
+
+Owner = tuple[int, int]
+
+
+class OwnerTable:
+    """Activity ID -> owner, as three parallel arrays sorted by ID."""
+
+    def __init__(self, rows: Iterable[tuple[int, int, int]] = ()) -> None:
+        self.ids = array("q")
+        self.types = array("q")
+        self.owners = array("q")
+        for ident, owner_type, owner_id in sorted(set(rows)):
+            if self.ids and self.ids[-1] == ident:
+                continue  # a BINDINGS filter repeats rows
+            self.ids.append(ident)
+            self.types.append(owner_type)
+            self.owners.append(owner_id)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, ident: object) -> bool:
+        return isinstance(ident, int) and self._index(ident) is not None
+
+    def _index(self, ident: int) -> int | None:
+        i = bisect_left(self.ids, ident)
+        return i if i < len(self.ids) and self.ids[i] == ident else None
+
+    def get(self, ident: int) -> Owner | None:
+        """The owner of ``ident``, or None when it is not in the table (or its owner unknown)."""
+        i = self._index(ident)
+        if i is None or self.types[i] < 0:
+            return None
+        return self.types[i], self.owners[i]
+
+    def items(self) -> Iterator[tuple[int, Owner]]:
+        """(activity ID, owner) in ID order."""
+        return zip(self.ids, zip(self.types, self.owners, strict=True), strict=True)
+
+    def encode_owners(self) -> str:
+        """The owners, aligned with :meth:`encode_ids` of the same table."""
+
+        def numbers() -> Iterator[int]:
+            for owner_type, owner_id in zip(self.types, self.owners, strict=True):
+                yield max(owner_type, 0)
+                yield max(owner_id, 0)
+
+        return pack(PREFIX, numbers())
+
+    def encode_ids(self) -> str:
+        """The IDs alone (``known_ids``)."""
+        return encode_ids(self.ids)
+
+    @classmethod
+    def decode(cls, known: str, owners: str | None) -> OwnerTable:
+        """Read ``known_ids`` and the aligned owners; without owners every owner is unknown.
+
+        ValueError when either is garbled or they do not line up.
+        """
+        table = cls()
+        table.ids = decode_ids(known)
+        if owners is None:
+            table.types = array("q", [-1]) * len(table.ids)
+            table.owners = array("q", [-1]) * len(table.ids)
+            return table
+        numbers = array("q", unpack(PREFIX, owners))
+        if len(numbers) != 2 * len(table.ids):
+            raise ValueError("the owners do not line up with the known IDs")
+        table.types = numbers[0::2]
+        table.owners = numbers[1::2]
+        return table
