@@ -11,7 +11,6 @@ a tombstone (``_sdc_deleted_at``) for every binding that is gone.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from tap_bitrix24.client.errors import Bitrix24Error
 from tap_bitrix24.errors import StateError
 from tap_bitrix24.streams.deletions import DELETED_AT
 from tap_bitrix24.streams.schema import to_datetime
+from tap_bitrix24.streams.snapshots import SNAPSHOT_KEY, SnapshotCheckpoints
 from tap_bitrix24.streams.walking import ActivityWalkStream
 from tap_bitrix24.walk.bindingset import BindingSnapshot
 from tap_bitrix24.walk.ownerset import OwnerTable
@@ -28,11 +28,7 @@ from tap_bitrix24.walk.ownerset import OwnerTable
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
-    from tap_bitrix24.tap import TapBitrix24
 
-SNAPSHOT_KEY = "snapshot"
-SMALL_SNAPSHOT = 20_000  # activities; below this the snapshot encodes in milliseconds
-CHECKPOINT_EVERY = 60.0  # seconds between STATE messages once the snapshot is big
 BINDING_METHOD = "crm.activity.binding.list"
 ITEM_METHOD = "crm.item.list"
 ITEM_PAGE = 50
@@ -50,17 +46,13 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-class ActivityBindingsStream(ActivityWalkStream):
+class ActivityBindingsStream(SnapshotCheckpoints, ActivityWalkStream):
     """(activity, CRM entity) pairs; removed bindings arrive as tombstones."""
 
     name = "activity_bindings"
     primary_keys = ("ACTIVITY_ID", "OWNER_TYPE_ID", "OWNER_ID")
     replication_key = "ACTIVITY_LAST_UPDATED"
     selected_by_default = False
-
-    def __init__(self, tap: TapBitrix24, schema: dict[str, Any]) -> None:
-        super().__init__(tap, schema)
-        self._last_checkpoint = time.monotonic()
 
     def list_select(self) -> list[str]:
         """Only what the walk needs: the binding calls do the rest."""
@@ -141,22 +133,6 @@ class ActivityBindingsStream(ActivityWalkStream):
             chunk = ids[start : start + MAX_COMMANDS]
             for activity_id, now in self._fetch_bindings(chunk, context).items():
                 yield from self._changes(activity_id, now or [], updated[activity_id], stamp)
-
-    def checkpoint_due(self) -> bool:
-        """Emit STATE at most once a minute once the snapshot is big.
-
-        Encoding it takes seconds for millions of bindings (2 s for 2 million); a resumed walk
-        re-reads what came after the last STATE.
-        """
-        now = time.monotonic()
-        if len(self.snapshot) > SMALL_SNAPSHOT and now - self._last_checkpoint < CHECKPOINT_EVERY:
-            return False
-        self._last_checkpoint = now
-        return True
-
-    def checkpoint(self, state: dict[str, Any]) -> None:
-        """The snapshot travels with the cursor, so a resumed walk computes the same diff."""
-        state[SNAPSHOT_KEY] = self.snapshot.encode()
 
     def after_walk(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """With ``detect_deletes``: tombstones for deleted activities' bindings, merges followed.

@@ -81,3 +81,22 @@ def test_filtered_deletes_tombstone_only_deleted_activities(fresh_emulator, cont
         r["ACTIVITY_ID"] for r in second.by_stream["activity_bindings"] if r.get("_sdc_deleted_at")
     }
     assert gone_bindings == set(deleted)
+
+
+def test_communications_follow_rekeying_saves_and_deletes(fresh_emulator, control) -> None:
+    config = fast_config(fresh_emulator, detect_deletes=True)
+    streams = ["activity_communications"]
+    first = run_tap(config, streams=streams)
+    with_comms = sorted({r["ACTIVITY_ID"] for r in first.by_stream[streams[0]]})
+    # Saving an activity re-inserts its communications under new IDs (SaveCommunications).
+    control.post("mutate", {"update_ids": with_comms[:6], "delete_ids": with_comms[6:9], "seed": 2})
+    second = run_tap(config, state=first.state, streams=streams)
+    table = replay(first.by_stream[streams[0]], second.by_stream[streams[0]], key=("ID",))
+    held = {k[0]: (r["ACTIVITY_ID"], r["VALUE"]) for k, r in table.items()}
+    truth = control.get("truth/communications")
+    expected = {
+        int(c["ID"]): (int(activity), c["VALUE"])
+        for activity, items in truth.items()
+        for c in items
+    }
+    assert held == expected
