@@ -3,8 +3,9 @@
 A merge of CRM entities moves activity owners with a raw UPDATE that leaves LAST_UPDATED alone
 (``CCrmActivity::Rebind``), so an incremental sync never sees it. The deletion ID walk reads the
 owners too; comparing them with the ones saved last time finds the activities that moved. The
-owners are stored aligned with ``known_ids`` (same order, no IDs of their own): type and owner
-ID per activity as varints, deflated and base64-encoded.
+owners are stored aligned with ``known_ids`` (same order, no IDs of their own): every type, then
+every owner ID, as varints, deflated and base64-encoded (3.4 bytes per activity measured on the
+emulator's 100,000, whose owners are uniformly random: the floor is about 2.8).
 """
 
 from __future__ import annotations
@@ -60,9 +61,8 @@ class OwnerTable:
         """The owners, aligned with :meth:`encode_ids` of the same table."""
 
         def numbers() -> Iterator[int]:
-            for owner_type, owner_id in zip(self.types, self.owners, strict=True):
-                yield max(owner_type, 0)
-                yield max(owner_id, 0)
+            yield from (max(t, 0) for t in self.types)  # a column of few values deflates well
+            yield from (max(o, 0) for o in self.owners)
 
         return pack(PREFIX, numbers())
 
@@ -85,6 +85,6 @@ class OwnerTable:
         numbers = array("q", unpack(PREFIX, owners))
         if len(numbers) != 2 * len(table.ids):
             raise ValueError("the owners do not line up with the known IDs")
-        table.types = numbers[0::2]
-        table.owners = numbers[1::2]
+        table.types = numbers[: len(table.ids)]
+        table.owners = numbers[len(table.ids) :]
         return table
