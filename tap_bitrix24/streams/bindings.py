@@ -19,6 +19,7 @@ from tap_bitrix24.client.batch import MAX_COMMANDS, BatchResult, command
 from tap_bitrix24.client.errors import Bitrix24Error
 from tap_bitrix24.errors import StateError
 from tap_bitrix24.streams.deletions import DELETED_AT
+from tap_bitrix24.streams.entities import gone_entities
 from tap_bitrix24.streams.schema import to_datetime
 from tap_bitrix24.streams.snapshots import SNAPSHOT_KEY, SnapshotCheckpoints
 from tap_bitrix24.streams.walking import ActivityWalkStream
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 
 
 BINDING_METHOD = "crm.activity.binding.list"
-ITEM_METHOD = "crm.item.list"
-ITEM_PAGE = 50
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -168,7 +167,7 @@ class ActivityBindingsStream(SnapshotCheckpoints, ActivityWalkStream):
             if owner not in bindings:
                 stale.add(activity_id)
             candidates.update(p for p in bindings if p not in owners_now and p[0] > 0)
-        missing = candidates - self._existing_entities(candidates, context)
+        missing = gone_entities(candidates, lambda cmd: self.send_batch(cmd, context))
         if missing:
             for activity_id, bindings in self.snapshot.items():
                 if activity_id in current and any(p in missing for p in bindings):
@@ -186,40 +185,3 @@ class ActivityBindingsStream(SnapshotCheckpoints, ActivityWalkStream):
                 chunk = ids[start : start + MAX_COMMANDS]
                 for activity_id, now in self._fetch_bindings(chunk, context).items():
                     yield from self._changes(activity_id, now or [], updated[activity_id], stamp)
-
-    def _existing_entities(
-        self, entities: set[tuple[int, int]], context: Context | None
-    ) -> set[tuple[int, int]]:
-        """Which CRM entities exist: ``crm.item.list`` by ``@id``, 50 commands to a batch.
-
-        An entity type the portal cannot list counts as existing (nothing to re-read).
-        """
-        by_type: dict[int, list[int]] = {}
-        for entity_type, entity_id in sorted(entities):
-            by_type.setdefault(entity_type, []).append(entity_id)
-        calls = [
-            (entity_type, ids[k : k + ITEM_PAGE])
-            for entity_type, ids in by_type.items()
-            for k in range(0, len(ids), ITEM_PAGE)
-        ]
-        found: set[tuple[int, int]] = set()
-        for start in range(0, len(calls), MAX_COMMANDS):
-            part = calls[start : start + MAX_COMMANDS]
-            commands = {
-                f"e{k}": command(
-                    ITEM_METHOD, {"entityTypeId": t, "filter": {"@id": ids}, "select": ["id"]}
-                )
-                for k, (t, ids) in enumerate(part)
-            }
-            body = self.send_json("batch", {"halt": 0, "cmd": commands}, context)
-            result = BatchResult.from_body(body)
-            for k, (entity_type, ids) in enumerate(part):
-                answer = result.result.get(f"e{k}")
-                items = answer.get("items") if isinstance(answer, dict) else None
-                if f"e{k}" in result.errors or not isinstance(items, list):
-                    found.update((entity_type, i) for i in ids)
-                    continue
-                found.update(
-                    (entity_type, int(item["id"])) for item in items if isinstance(item, dict)
-                )
-        return found

@@ -8,7 +8,9 @@ that ID does not survive a save: ``CCrmActivity::SaveCommunications`` deletes an
 communications and inserts them again with new IDs. So the stream replaces each activity's rows
 as a whole: it keeps the IDs it last emitted per activity (STATE key ``snapshot``) and emits a
 tombstone (``_sdc_deleted_at``) for every ID that vanished, and, with ``detect_deletes``, for
-the communications of deleted activities. (A key of activity + position or type + value would
+the communications of deleted activities. The snapshot keeps each communication's CRM entity
+too, so a merge that rewrites ENTITY_ID in place is followed (see :meth:`_follow_merges`).
+(A key of activity + position or type + value would
 not help: a changed or removed communication still leaves a row to drop, and two identical
 phone numbers on one activity would collide.)
 """
@@ -20,10 +22,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from tap_bitrix24.streams.deletions import DELETED_AT
+from tap_bitrix24.streams.entities import gone_entities
 from tap_bitrix24.streams.schema import COMMUNICATION_SCHEMA, to_communications, to_datetime
 from tap_bitrix24.streams.snapshots import SnapshotCheckpoints, load_snapshot
 from tap_bitrix24.streams.walking import ActivityWalkStream
-from tap_bitrix24.walk.bindingset import IdListSnapshot
+from tap_bitrix24.walk.bindingset import CommunicationSnapshot
+from tap_bitrix24.walk.ownerset import OwnerTable
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -54,9 +58,9 @@ class ActivityCommunicationsStream(SnapshotCheckpoints, ActivityWalkStream):
         return ["ID", "LAST_UPDATED", "COMMUNICATIONS"]
 
     @cached_property
-    def snapshot(self) -> IdListSnapshot:
-        """The communication IDs this stream last emitted per activity."""
-        return load_snapshot(IdListSnapshot.decode, self.stream_state, self.name)
+    def snapshot(self) -> CommunicationSnapshot:
+        """The communications (ID, entity) this stream last emitted per activity."""
+        return load_snapshot(CommunicationSnapshot.decode, self.stream_state, self.name)
 
     def _replace(
         self,
@@ -67,6 +71,10 @@ class ActivityCommunicationsStream(SnapshotCheckpoints, ActivityWalkStream):
     ) -> Iterator[dict[str, Any]]:
         """The activity's current rows, then tombstones for the IDs it no longer has."""
         now = {item["ID"] for item in items}
+        entries = [
+            (item["ID"], item.get("ENTITY_TYPE_ID") or 0, item.get("ENTITY_ID") or 0)
+            for item in items
+        ]
         for item in items:
             yield {
                 **item,
@@ -74,7 +82,7 @@ class ActivityCommunicationsStream(SnapshotCheckpoints, ActivityWalkStream):
                 "ACTIVITY_LAST_UPDATED": last_updated,
                 DELETED_AT: None,
             }
-        for gone in sorted(set(self.snapshot.get(activity_id)) - now):
+        for gone in sorted({e[0] for e in self.snapshot.get(activity_id)} - now):
             yield {
                 **dict.fromkeys(COMMUNICATION_SCHEMA["properties"]),
                 "ID": gone,
@@ -82,8 +90,8 @@ class ActivityCommunicationsStream(SnapshotCheckpoints, ActivityWalkStream):
                 "ACTIVITY_LAST_UPDATED": last_updated or stamp,
                 DELETED_AT: stamp,
             }
-        if now:
-            self.snapshot.put(activity_id, now)
+        if entries:
+            self.snapshot.put(activity_id, entries)
         else:
             self.snapshot.forget(activity_id)
 
@@ -103,9 +111,41 @@ class ActivityCommunicationsStream(SnapshotCheckpoints, ActivityWalkStream):
             yield from self._replace(activity_id, items, last_updated, stamp)
 
     def after_walk(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """With ``detect_deletes``: tombstones for the communications of deleted activities."""
+        """With ``detect_deletes``: deleted activities' rows tombstoned, merges followed."""
         if self._bitrix_tap.settings.detect_deletes:
             stamp = self.get_replication_key_signpost(context)
-            for activity_id in self.deletions(context).gone:
+            found = self.deletions(context)
+            for activity_id in found.gone:
                 yield from self._replace(activity_id, [], None, stamp)
+            yield from self._follow_merges(found.current, context)
         self.checkpoint(self.stream_state)
+
+    def _follow_merges(self, current: OwnerTable, context: Context | None) -> Iterable[dict]:
+        """Re-read activities whose communications point at a merged-away CRM entity.
+
+        A merge rewrites the communications' ENTITY_ID in place (same IDs, LAST_UPDATED
+        untouched). Entities in the snapshot that are nobody's owner now may be gone: they are
+        checked (``crm.item.list``), and the activities using a gone one are read again.
+        """
+        owners_now = set(zip(current.types, current.owners, strict=True))
+        candidates = {
+            (entity_type, entity_id)
+            for activity_id, entries in self.snapshot.items()
+            if activity_id in current
+            for _, entity_type, entity_id in entries
+            if entity_type > 0 and (entity_type, entity_id) not in owners_now
+        }
+        missing = gone_entities(candidates, lambda cmd: self.send_batch(cmd, context))
+        if not missing:
+            return
+        stale = [
+            activity_id
+            for activity_id, entries in self.snapshot.items()
+            if activity_id in current and any((e[1], e[2]) in missing for e in entries)
+        ]
+        self.logger.info(
+            "%d activities have communications with merged-away CRM entities; reading them",
+            len(stale),
+        )
+        for rows in self.read_by_ids(stale, self.list_select(), context):
+            yield from self.records_from_rows(rows, context)

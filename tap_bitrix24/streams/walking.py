@@ -304,8 +304,7 @@ class ActivityWalkStream(Bitrix24Stream):
                 )
                 for k in range(0, len(chunk), PAGE_SIZE)
             }
-            body = self.send_json("batch", {"halt": 0, "cmd": commands}, context)
-            result = BatchResult.from_body(body)
+            result = BatchResult.from_body(self.send_batch(commands, context))
             rows: list[dict[str, Any]] = []
             for name in commands:
                 error = result.errors.get(name)
@@ -317,6 +316,10 @@ class ActivityWalkStream(Bitrix24Stream):
                 page = result.result.get(name)
                 rows.extend(page if isinstance(page, list) else [])
             yield rows
+
+    def send_batch(self, commands: dict[str, str], context: Context | None) -> dict[str, Any]:
+        """One ``batch`` request (``halt: 0``); the decoded body."""
+        return self.send_json("batch", {"halt": 0, "cmd": commands}, context)
 
     def existing_ids(self, ids: list[int], context: Context | None) -> set[int]:
         """Which of ``ids`` still exist on the portal (no filter): len(ids) / 2,500 requests."""

@@ -3,8 +3,9 @@
 Bitrix24 deletes a removed binding, and re-inserts communications under new IDs, without a
 trace. To tell the target which rows to drop, a stream remembers what it last emitted per
 activity: ``activity_bindings`` the (OWNER_TYPE_ID, OWNER_ID) pairs, ``activity_communications``
-the communication IDs. Entries are sorted by activity ID and stored as varints (ID delta, count,
-then the values of each entry), deflated and base64-encoded: a few bytes per entry. In memory a
+the communication IDs with their CRM entity. Entries are sorted by activity ID and stored as
+varints (ID delta, count, then the values of each entry), deflated and base64-encoded: a few
+bytes per entry. In memory a
 snapshot is three flat arrays, not a dict of tuples, so a million activities stay in tens of
 megabytes.
 """
@@ -136,14 +137,17 @@ class BindingSnapshot(_Snapshot[Binding]):
         return entry
 
 
-class IdListSnapshot(_Snapshot[int]):
-    """Activity ID -> the IDs of its rows last emitted (communications)."""
+Communication = tuple[int, int, int]  # (ID, ENTITY_TYPE_ID, ENTITY_ID)
+
+
+class CommunicationSnapshot(_Snapshot[Communication]):
+    """Activity ID -> its communications last emitted: ID and CRM entity of each."""
 
     PREFIX = "c1:"
-    WIDTH = 1
+    WIDTH = 3
 
-    def _entries(self, flat: array) -> tuple[int, ...]:
-        return tuple(flat)
+    def _entries(self, flat: array) -> tuple[Communication, ...]:
+        return tuple(zip(flat[0::3], flat[1::3], flat[2::3], strict=True))
 
-    def _flatten(self, entry: int) -> Iterable[int]:
-        return (entry,)
+    def _flatten(self, entry: Communication) -> Iterable[int]:
+        return entry

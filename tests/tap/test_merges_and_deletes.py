@@ -83,19 +83,28 @@ def test_filtered_deletes_tombstone_only_deleted_activities(fresh_emulator, cont
     assert gone_bindings == set(deleted)
 
 
-def test_communications_follow_rekeying_saves_and_deletes(fresh_emulator, control) -> None:
+def test_communications_follow_rekeying_saves_deletes_and_merges(fresh_emulator, control) -> None:
     config = fast_config(fresh_emulator, detect_deletes=True)
     streams = ["activity_communications"]
     first = run_tap(config, streams=streams)
-    with_comms = sorted({r["ACTIVITY_ID"] for r in first.by_stream[streams[0]]})
+    rows = first.by_stream[streams[0]]
+    with_comms = sorted({r["ACTIVITY_ID"] for r in rows})
     # Saving an activity re-inserts its communications under new IDs (SaveCommunications).
     control.post("mutate", {"update_ids": with_comms[:6], "delete_ids": with_comms[6:9], "seed": 2})
+    # A merge rewrites ENTITY_ID in place (same IDs, LAST_UPDATED untouched).
+    entity = next(r for r in rows if r["ACTIVITY_ID"] == with_comms[-1])
+    merge = {
+        "entity_type_id": entity["ENTITY_TYPE_ID"],
+        "from_id": entity["ENTITY_ID"],
+        "into_id": entity["ENTITY_ID"] % 300 + 1,
+    }
+    assert control.post("merge", merge)["moved"]
     second = run_tap(config, state=first.state, streams=streams)
-    table = replay(first.by_stream[streams[0]], second.by_stream[streams[0]], key=("ID",))
-    held = {k[0]: (r["ACTIVITY_ID"], r["VALUE"]) for k, r in table.items()}
+    table = replay(rows, second.by_stream[streams[0]], key=("ID",))
+    held = {k[0]: (r["ACTIVITY_ID"], r["VALUE"], r["ENTITY_ID"]) for k, r in table.items()}
     truth = control.get("truth/communications")
     expected = {
-        int(c["ID"]): (int(activity), c["VALUE"])
+        int(c["ID"]): (int(activity), c["VALUE"], int(c["ENTITY_ID"]))
         for activity, items in truth.items()
         for c in items
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tap_bitrix24.client.limits import LeakyBucket, OperatingBudget
-from tap_bitrix24.walk.bindingset import BindingSnapshot, IdListSnapshot
+from tap_bitrix24.walk.bindingset import BindingSnapshot, CommunicationSnapshot
 from tap_bitrix24.walk.ownerset import OwnerTable
 
 
@@ -74,13 +74,13 @@ def test_garbled_binding_snapshot_is_refused():
 
 
 def test_communication_id_snapshot_roundtrip():
-    snapshot = IdListSnapshot()
-    snapshot.put(7, [41, 40])
-    snapshot.put(3, [12])
-    again = IdListSnapshot.decode(snapshot.encode())
-    assert dict(again.items()) == {3: (12,), 7: (40, 41)}
+    snapshot = CommunicationSnapshot()
+    snapshot.put(7, [(41, 3, 9), (40, 1, 2)])
+    snapshot.put(3, [(12, 4, 5)])
+    again = CommunicationSnapshot.decode(snapshot.encode())
+    assert dict(again.items()) == {3: ((12, 4, 5),), 7: ((40, 1, 2), (41, 3, 9))}
     with pytest.raises(ValueError):
-        IdListSnapshot.decode(snapshot.encode()[:-4] + "AAAA")
+        CommunicationSnapshot.decode(snapshot.encode()[:-4] + "AAAA")
 
 
 def test_owner_table_lines_up_with_known_ids():
