@@ -24,7 +24,7 @@ from tap_bitrix24.streams.schema import to_datetime
 from tap_bitrix24.streams.snapshots import SNAPSHOT_KEY, SnapshotCheckpoints
 from tap_bitrix24.streams.walking import ActivityWalkStream
 from tap_bitrix24.walk.bindingset import BindingSnapshot
-from tap_bitrix24.walk.ownerset import OwnerTable
+from tap_bitrix24.walk.ownerset import OwnerTable, owner_key
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -157,7 +157,7 @@ class ActivityBindingsStream(SnapshotCheckpoints, ActivityWalkStream):
         gone, so those are checked (``crm.item.list``, 50 IDs a command, 2,500 a request) and
         every activity bound to one that no longer exists is read again.
         """
-        owners_now = set(zip(current.types, current.owners, strict=True))
+        owners_now = current.owner_keys()
         stale: set[int] = set()
         candidates: set[tuple[int, int]] = set()
         for activity_id, bindings in self.snapshot.items():
@@ -166,7 +166,7 @@ class ActivityBindingsStream(SnapshotCheckpoints, ActivityWalkStream):
                 continue  # deleted, or left the filter
             if owner not in bindings:
                 stale.add(activity_id)
-            candidates.update(p for p in bindings if p not in owners_now and p[0] > 0)
+            candidates.update(p for p in bindings if p[0] > 0 and owner_key(*p) not in owners_now)
         missing = gone_entities(candidates, lambda cmd: self.send_batch(cmd, context))
         if missing:
             for activity_id, bindings in self.snapshot.items():

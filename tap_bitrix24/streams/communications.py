@@ -27,7 +27,7 @@ from tap_bitrix24.streams.schema import COMMUNICATION_SCHEMA, to_communications,
 from tap_bitrix24.streams.snapshots import SnapshotCheckpoints, load_snapshot
 from tap_bitrix24.streams.walking import ActivityWalkStream
 from tap_bitrix24.walk.bindingset import CommunicationSnapshot
-from tap_bitrix24.walk.ownerset import OwnerTable
+from tap_bitrix24.walk.ownerset import OwnerTable, owner_key
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -127,13 +127,13 @@ class ActivityCommunicationsStream(SnapshotCheckpoints, ActivityWalkStream):
         untouched). Entities in the snapshot that are nobody's owner now may be gone: they are
         checked (``crm.item.list``), and the activities using a gone one are read again.
         """
-        owners_now = set(zip(current.types, current.owners, strict=True))
+        owners_now = current.owner_keys()
         candidates = {
             (entity_type, entity_id)
             for activity_id, entries in self.snapshot.items()
             if activity_id in current
             for _, entity_type, entity_id in entries
-            if entity_type > 0 and (entity_type, entity_id) not in owners_now
+            if entity_type > 0 and owner_key(entity_type, entity_id) not in owners_now
         }
         missing = gone_entities(candidates, lambda cmd: self.send_batch(cmd, context))
         if not missing:

@@ -273,13 +273,13 @@ class ActivityWalkStream(Bitrix24Stream):
             lambda r: self.fetch_chain(r, context, select=ID_WALK_SELECT, condition=condition),
             [KeyRange(0, None)],
         )
-        found: list[tuple[int, int, int]] = []
+        table = OwnerTable()
         for step in walker:
-            found.extend(
-                (int(row["ID"]), int(row.get("OWNER_TYPE_ID") or 0), int(row.get("OWNER_ID") or 0))
-                for row in step.rows
-            )
-        return OwnerTable(found)
+            for row in step.rows:
+                owner_type = int(row.get("OWNER_TYPE_ID") or 0)
+                table.append(int(row["ID"]), owner_type, int(row.get("OWNER_ID") or 0))
+        table.settle()
+        return table
 
     def read_by_ids(
         self, ids: list[int], select: list[str], context: Context | None

@@ -22,6 +22,11 @@ PREFIX = "o1:"
 Owner = tuple[int, int]
 
 
+def owner_key(owner_type: int, owner_id: int) -> int:
+    """One integer per (type, ID) pair: a set of them costs a third of a set of tuples."""
+    return (owner_type << 40) | owner_id
+
+
 class OwnerTable:
     """Activity ID -> owner, as three parallel arrays sorted by ID."""
 
@@ -29,12 +34,29 @@ class OwnerTable:
         self.ids = array("q")
         self.types = array("q")
         self.owners = array("q")
-        for ident, owner_type, owner_id in sorted(set(rows)):
-            if self.ids and self.ids[-1] == ident:
-                continue  # a BINDINGS filter repeats rows
-            self.ids.append(ident)
-            self.types.append(owner_type)
-            self.owners.append(owner_id)
+        for ident, owner_type, owner_id in rows:
+            self.append(ident, owner_type, owner_id)
+        self.settle()
+
+    def append(self, ident: int, owner_type: int, owner_id: int) -> None:
+        """Add a row (call :meth:`settle` once all are in)."""
+        self.ids.append(ident)
+        self.types.append(owner_type)
+        self.owners.append(owner_id)
+
+    def settle(self) -> None:
+        """Sort by ID and drop repeats (a BINDINGS filter repeats rows).
+
+        A keyset walk arrives sorted, so this is usually one pass without copies.
+        """
+        ids = self.ids
+        if all(ids[i] < ids[i + 1] for i in range(len(ids) - 1)):
+            return
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        keep = [i for n, i in enumerate(order) if n == 0 or ids[i] != ids[order[n - 1]]]
+        self.ids = array("q", (ids[i] for i in keep))
+        self.types = array("q", (self.types[i] for i in keep))
+        self.owners = array("q", (self.owners[i] for i in keep))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -52,6 +74,10 @@ class OwnerTable:
         if i is None or self.types[i] < 0:
             return None
         return self.types[i], self.owners[i]
+
+    def owner_keys(self) -> set[int]:
+        """Every current owner, as :func:`owner_key` integers (small in memory)."""
+        return {owner_key(t, o) for t, o in zip(self.types, self.owners, strict=True)}
 
     def items(self) -> Iterator[tuple[int, Owner]]:
         """(activity ID, owner) in ID order."""
