@@ -164,7 +164,7 @@ class ActivityBindingsStream(SnapshotCheckpoints, ActivityWalkStream):
             owner = current.get(activity_id)
             if owner is None:
                 continue  # deleted, or left the filter
-            if owner not in bindings:
+            if owner[0] > 0 and owner not in bindings:
                 stale.add(activity_id)
             candidates.update(p for p in bindings if p[0] > 0 and owner_key(*p) not in owners_now)
         missing = gone_entities(candidates, lambda cmd: self.send_batch(cmd, context))

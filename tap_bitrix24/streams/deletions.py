@@ -31,8 +31,7 @@ class Deletions:
     """What one deletion check found."""
 
     gone: list[int]
-    previous: OwnerTable  # known at the end of the last sync (owners unknown unless kept)
-    current: OwnerTable  # exist now, with their owners
+    current: OwnerTable  # exist now (matching the filter), with their owners
 
 
 def load_known(state: dict[str, Any], stream: str) -> OwnerTable:
@@ -72,4 +71,4 @@ def deleted_since_last_sync(
         state[OWNERS_KEY] = current.encode_owners()
     else:
         state.pop(OWNERS_KEY, None)
-    return Deletions(gone, previous, current)
+    return Deletions(gone, current)
