@@ -137,8 +137,11 @@ CONFIG_SCHEMA = th.PropertiesList(
         default=False,
         title="Detect deletes",
         description="After each sync, list the IDs that still exist (an ID-only walk, "
-        "ceil(N/2500) requests) and emit tombstones (_sdc_deleted_at) for deleted activities. "
-        "Keeps the known IDs in STATE (under 1 byte per activity).",
+        "ceil(N/2500) requests) and emit tombstones (_sdc_deleted_at) for activities deleted on "
+        "the portal; with a filter, activities that merely left it are not tombstoned (the "
+        "missing IDs are checked without the filter: candidates/2500 more requests). The walk "
+        "also reads owners, so activities and bindings that CRM merges moved are read again. "
+        "Keeps the known IDs and owners in STATE (about 4 bytes per activity).",
     ),
     th.Property(
         "pagination",

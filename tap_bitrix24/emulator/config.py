@@ -39,6 +39,9 @@ class Settings:
     error_statuses: str = "documented"
     unstable_ties: bool = False
     fault_reset_seconds: float = 2.0
+    # CCrmActivity::SaveCommunications deletes and re-inserts an activity's communications
+    # (new IDs) on every save with communications; false keeps their IDs across updates.
+    rekey_communications: bool = True
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update; unknown keys or bad values raise ValueError."""

@@ -258,9 +258,13 @@ class Content:
         return []
 
     def communications(
-        self, ident: int, kind: int, bindings: list[tuple[int, int]], d: Draw
+        self, ident: int, kind: int, bindings: list[tuple[int, int]], d: Draw, base: int
     ) -> list[dict[str, Any]]:
-        """COMMUNICATIONS items (0-3), ordered by ID, for an activity of a kind."""
+        """COMMUNICATIONS items (0-3), ordered by ID, for an activity of a kind.
+
+        Their IDs are ``base``, ``base + 1``, ...: the server re-inserts them with new IDs
+        whenever the activity is saved, so the base moves (see ``Dataset.comm_base``).
+        """
         if kind in (APP, TASK) or (kind == TODO and d.n(3)):
             return []
         entity = next((b for b in bindings if b[0] == OWNER_CONTACT), None)
@@ -285,7 +289,7 @@ class Content:
                 ctype, value = "", ""
             items.append(
                 {
-                    "ID": str(ident * 4 + k),
+                    "ID": str(base + k),
                     "TYPE": ctype,
                     "VALUE": value,
                     "ENTITY_ID": str(eid),

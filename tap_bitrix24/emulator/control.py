@@ -33,6 +33,8 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "stats/reset"): lambda p, b: _ok(lambda: p.reset_stats(**b)),
     ("POST", "limits/reset"): lambda p, b: _ok(p.reset_limits),
     ("GET", "truth"): lambda p, b: p.truth(),
+    ("GET", "truth/communications"): lambda p, b: p.truth_communications(),
+    ("POST", "merge"): lambda p, b: p.merge(**b),
     ("POST", "mutate"): lambda p, b: p.mutate(**b),
     ("POST", "schedule"): lambda p, b: p.schedule(**b),
     ("DELETE", "schedule"): lambda p, b: _ok(p.clear_schedules),

@@ -4,7 +4,8 @@ A million activities must fit in well under 100 MB, so only the columns the serv
 sorts on cheaply are stored (``array`` module): id, created, last_updated, start_time, owner,
 kind. Every other value -- subjects, descriptions, communications, files, bindings -- is a pure
 function of (seed, id, version) and is derived when a row is read. Mutations keep small
-overrides (a version counter per updated id, explicit binding lists for rebound ids).
+overrides (a version counter per updated id, explicit binding lists for rebound or merged ids,
+the first communication ID of re-saved ids, the merged-away CRM entities).
 """
 
 from __future__ import annotations
@@ -93,6 +94,10 @@ class Dataset:
         self.kind = array("b")
         self.versions: dict[int, int] = {}
         self.bindings_override: dict[int, list[tuple[int, int]]] = {}
+        # Communication IDs: ident * 4 + k unless the activity was saved since (then a base
+        # from one auto-increment above every generated ID, like b_crm_act_comm.ID).
+        self.comm_base: dict[int, int] = {}
+        self.gone_entities: set[tuple[int, int]] = set()  # merged away: (type, id)
         self.generation = 0
         self.max_id_ever = 0
         self.owner_max = max(50, count // 4)
@@ -105,6 +110,7 @@ class Dataset:
             for kind in range(len(KIND_TYPE_ID))
         ]
         self._generate(count)
+        self.next_comm = 4 * (self.max_id_ever + 1)
 
     # ----------------------------------------------------------------- generation
     def _generate(self, count: int) -> None:
@@ -222,7 +228,7 @@ class Dataset:
         kinds = SECONDARY.get(otype, SECONDARY_DEFAULT)
         for i in range(extra):
             pair = (kinds[i], 1 + d.n(self.owner_max))
-            if pair not in pairs:
+            if pair not in pairs and pair not in self.gone_entities:
                 pairs.append(pair)
         return pairs
 
@@ -378,9 +384,28 @@ class Dataset:
     def communications(self, pos: int) -> list[dict[str, Any]]:
         """COMMUNICATIONS items of a position, ordered by communication ID."""
         ident = self.ids[pos]
+        base = self.comm_base.get(ident, ident * 4)
         return self.content.communications(
-            ident, self.kind[pos], self.bindings(pos), Draw(self.seed, ident, 4)
+            ident, self.kind[pos], self.bindings(pos), Draw(self.seed, ident, 4), base
         )
+
+    def entity_exists(self, entity_type: int, entity_id: int) -> bool:
+        """CRM entities are 1..owner_max of every type, minus the merged-away ones."""
+        if not 1 <= entity_id <= self.owner_max:
+            return False
+        return (entity_type, entity_id) not in self.gone_entities
+
+    def _live_entity(self, entity_type: int, rng: random.Random) -> int:
+        for _ in range(100):
+            entity_id = 1 + rng.randrange(self.owner_max)
+            if (entity_type, entity_id) not in self.gone_entities:
+                return entity_id
+        raise ValueError(f"no CRM entity of type {entity_type} is left")
+
+    def _resave_communications(self, ident: int) -> None:
+        """CCrmActivity::SaveCommunications deletes and re-inserts them: new IDs."""
+        self.comm_base[ident] = self.next_comm
+        self.next_comm += 4
 
     # ----------------------------------------------------------------- mutation
     def _changed(self) -> None:
@@ -398,14 +423,16 @@ class Dataset:
                 chosen.add(ident)
         return sorted(chosen)
 
-    def update(self, idents: Iterable[int], now: int) -> list[int]:
-        """Edit activities: new content version, LAST_UPDATED = now."""
+    def update(self, idents: Iterable[int], now: int, rekey: bool = True) -> list[int]:
+        """Edit activities: new content version, LAST_UPDATED = now, new communication IDs."""
         done = []
         for ident in idents:
             pos = self.position(ident)
             if pos is None:
                 continue
             self.versions[ident] = self.versions.get(ident, 0) + 1
+            if rekey:
+                self._resave_communications(ident)
             self.updated[pos] = max(now, self.created[pos])
             self._cache.pop(ident, None)
             done.append(ident)
@@ -425,7 +452,7 @@ class Dataset:
             else:
                 for _ in range(10):
                     pair = (rng.choice((2, 3, 4)), 1 + rng.randrange(self.owner_max))
-                    if pair not in pairs:
+                    if pair not in pairs and pair not in self.gone_entities:
                         pairs.append(pair)
                         break
             self.bindings_override[ident] = pairs
@@ -450,8 +477,9 @@ class Dataset:
             self.updated.append(now)
             self.start.append(_start_for(kind, now, rng.getrandbits(40)))
             self.owner_type.append(otype)
-            self.owner_id.append(1 + rng.randrange(self.owner_max))
+            self.owner_id.append(self._live_entity(otype, rng))
             self.kind.append(kind)
+            self._resave_communications(ident)
             done.append(ident)
         self._changed()
         return done
@@ -475,10 +503,54 @@ class Dataset:
                 del column[pos]
             self.versions.pop(ident, None)
             self.bindings_override.pop(ident, None)
+            self.comm_base.pop(ident, None)
             self._cache.pop(ident, None)
             done.append(ident)
         self._changed()
         return done
+
+    def merge(self, entity_type: int, from_id: int, into_id: int) -> list[int]:
+        """Merge CRM entity (type, from_id) into (type, into_id), as EntityMerger does.
+
+        CCrmActivity::Rebind moves every activity owner and binding with raw UPDATEs of
+        b_crm_act.OWNER_ID and b_crm_act_bind (communications follow: they derive from the
+        bindings here), LAST_UPDATED untouched; then the merged-away entity is deleted.
+        Returns the IDs of the activities that moved.
+        """
+        if from_id == into_id:
+            raise ValueError("from_id and into_id must differ")
+        if not self.entity_exists(entity_type, from_id):
+            raise ValueError(f"CRM entity {entity_type}:{from_id} does not exist")
+        if not self.entity_exists(entity_type, into_id):
+            raise ValueError(f"CRM entity {entity_type}:{into_id} does not exist")
+        old, new = (entity_type, from_id), (entity_type, into_id)
+        moved = []
+        for pos, ident in enumerate(self.ids):
+            pairs = self.bindings(pos)
+            if old not in pairs:
+                continue
+            rebound: list[tuple[int, int]] = []
+            for pair in pairs:
+                pair = new if pair == old else pair
+                if pair not in rebound:
+                    rebound.append(pair)
+            self.bindings_override[ident] = rebound
+            if self.owner_type[pos] == entity_type and self.owner_id[pos] == from_id:
+                self.owner_id[pos] = into_id
+            self._cache.pop(ident, None)
+            moved.append(ident)
+        self.gone_entities.add(old)
+        self._changed()
+        return moved
+
+    def pick_merge(self, rng: random.Random) -> tuple[int, int, int]:
+        """A random (type, from_id, into_id): the owner of a random activity into another."""
+        pos = rng.randrange(len(self.ids))
+        entity_type, from_id = self.owner_type[pos], self.owner_id[pos]
+        while True:
+            into_id = self._live_entity(entity_type, rng)
+            if into_id != from_id:
+                return entity_type, from_id, into_id
 
     # ----------------------------------------------------------------- raw access
     def column(self, field: str) -> array | None:

@@ -37,7 +37,7 @@ from .php import encode_tree, parse_str
 
 JSON_TYPE = "application/json; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
-MUTATION_KEYS = ("update", "insert", "delete", "rebind")
+MUTATION_KEYS = ("update", "insert", "delete", "rebind", "merge")
 #: Schedule keys naming exact activities (lists of IDs), e.g. ``delete_ids``.
 MUTATION_ID_KEYS = ("update_ids", "delete_ids", "rebind_ids")
 
@@ -478,10 +478,33 @@ class Portal:
             return {
                 "count": len(ds),
                 "activities": {str(ds.ids[p]): fmt(ds.updated[p]) for p in range(len(ds))},
+                "owners": {
+                    str(ds.ids[p]): [ds.owner_type[p], ds.owner_id[p]] for p in range(len(ds))
+                },
                 "bindings": {
                     str(ds.ids[p]): [list(b) for b in ds.bindings(p)] for p in range(len(ds))
                 },
             }
+
+    def truth_communications(self) -> dict[str, list[dict[str, Any]]]:
+        """Every activity's current COMMUNICATIONS items, by activity ID (apart: it is big)."""
+        with self.lock:
+            ds = self.data
+            return {str(ds.ids[p]): ds.communications(p) for p in range(len(ds))}
+
+    def merge(self, entity_type_id: int, from_id: int, into_id: int) -> dict[str, Any]:
+        """Merge one CRM entity into another (see :meth:`Dataset.merge`)."""
+        for name, value in (
+            ("entity_type_id", entity_type_id),
+            ("from_id", from_id),
+            ("into_id", into_id),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer")
+        with self.lock:
+            moved = self.data.merge(entity_type_id, from_id, into_id)
+            self.stats_data.mutations["merged"] += 1
+            return {"merged": [[entity_type_id, from_id, into_id]], "moved": moved}
 
     def mutate(
         self,
@@ -489,18 +512,24 @@ class Portal:
         insert: int = 0,
         delete: int = 0,
         rebind: int = 0,
+        merge: int = 0,
         seed: int | None = None,
         ids: list[int] | None = None,
         update_ids: list[int] | None = None,
         delete_ids: list[int] | None = None,
         rebind_ids: list[int] | None = None,
-    ) -> dict[str, list[int]]:
-        """Apply changes now (LAST_UPDATED = now, second precision); deletes are hard."""
+    ) -> dict[str, list[Any]]:
+        """Apply changes now (LAST_UPDATED = now, second precision); deletes are hard.
+
+        ``merge`` merges that many random CRM entities (the owner of a random activity) into
+        another of the same type: owners and bindings move, LAST_UPDATED does not.
+        """
         for name, value in (
             ("update", update),
             ("insert", insert),
             ("delete", delete),
             ("rebind", rebind),
+            ("merge", merge),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer")
@@ -527,11 +556,20 @@ class Portal:
             taken |= set(delete_ids)
             if rebind_ids is None:
                 rebind_ids = ds.pick_existing(rng, rebind, taken)
-            updated = ds.update([int(i) for i in update_ids], now)
+            updated = ds.update(
+                [int(i) for i in update_ids], now, self.settings.rekey_communications
+            )
             rebound = ds.rebind([int(i) for i in rebind_ids], rng, now)
             inserted = ds.insert(insert, rng, now)
             deleted = ds.delete([int(i) for i in delete_ids])
+            merged = []
+            for _ in range(merge if len(ds) else 0):
+                entity_type, from_id, into_id = ds.pick_merge(rng)
+                ds.merge(entity_type, from_id, into_id)
+                merged.append([entity_type, from_id, into_id])
             counts = self.stats_data.mutations
+            if merged:
+                counts["merged"] += len(merged)
             counts["updated"] += len(updated)
             counts["inserted"] += len(inserted)
             counts["deleted"] += len(deleted)
@@ -541,6 +579,7 @@ class Portal:
                 "inserted": inserted,
                 "deleted": deleted,
                 "rebound": rebound,
+                "merged": merged,
             }
 
     def schedule(

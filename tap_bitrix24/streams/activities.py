@@ -6,10 +6,11 @@ from collections.abc import Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from tap_bitrix24.streams.deletions import DELETED_AT, deleted_since_last_sync
+from tap_bitrix24.streams.deletions import DELETED_AT, load_known
 from tap_bitrix24.streams.filters import has_bindings
 from tap_bitrix24.streams.schema import EXPLICIT_SELECT, RecordConverter
 from tap_bitrix24.streams.walking import ActivityWalkStream
+from tap_bitrix24.walk.ownerset import OwnerTable
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -27,6 +28,8 @@ class ActivitiesStream(ActivityWalkStream):
     def __init__(self, tap: TapBitrix24, schema: dict[str, Any]) -> None:
         super().__init__(tap, schema)
         self._seen_ids: set[int] = set()  # BINDINGS filters repeat activities
+        # Owners emitted this sync that differ from the saved ones (with detect_deletes).
+        self._emitted_owners: dict[int, tuple[int, int]] = {}
 
     @cached_property
     def _select(self) -> list[str]:
@@ -51,30 +54,77 @@ class ActivitiesStream(ActivityWalkStream):
     def _dedupe(self) -> bool:
         return has_bindings(self._bitrix_tap.checked_filter)
 
+    @cached_property
+    def _tracks_owners(self) -> bool:
+        """Merges move owners silently; worth following when the owner columns are extracted."""
+        return self._bitrix_tap.settings.detect_deletes and all(
+            self.mask.get(("properties", p), True) for p in ("OWNER_TYPE_ID", "OWNER_ID")
+        )
+
+    @cached_property
+    def _saved_owners(self) -> OwnerTable:
+        return load_known(self.stream_state, self.name)
+
     def records_from_rows(
         self, rows: list[dict[str, Any]], context: Context | None
     ) -> Iterable[dict[str, Any]]:
         """Typed records; a BINDINGS filter's duplicate rows are dropped."""
         convert = self.converter
         if not self._dedupe:
-            return [convert(row) for row in rows]
-        seen = self._seen_ids
-        records = []
-        for row in rows:
-            record = convert(row)
-            if record["ID"] not in seen:
-                seen.add(record["ID"])
-                records.append(record)
+            records = [convert(row) for row in rows]
+        else:
+            seen = self._seen_ids
+            records = []
+            for row in rows:
+                record = convert(row)
+                if record["ID"] not in seen:
+                    seen.add(record["ID"])
+                    records.append(record)
+        if self._tracks_owners:
+            self._note_owners(records)
         return records
 
+    def _note_owners(self, records: list[dict[str, Any]]) -> None:
+        """Remember emitted owners the saved ones do not predict (few: edits and new rows)."""
+        saved = self._saved_owners
+        if not len(saved):
+            return  # first sync with detect_deletes: the ID walk sets the baseline
+        for record in records:
+            owner = (record.get("OWNER_TYPE_ID"), record.get("OWNER_ID"))
+            if None in owner:
+                continue
+            ident = record["ID"]
+            if ident not in saved or saved.get(ident) not in (None, owner):
+                self._emitted_owners[ident] = owner  # type: ignore[assignment]
+
     def after_walk(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """With ``detect_deletes``: a tombstone for every activity deleted since last sync."""
+        """With ``detect_deletes``: tombstones for deleted activities, and merged-away owners.
+
+        A merge of CRM entities moves owners without touching LAST_UPDATED; the deletion walk
+        reads every owner, and each activity whose owner differs from what the target holds is
+        read again (``@ID``, 2,500 a request) and emitted.
+        """
         if not self._bitrix_tap.settings.detect_deletes:
-            return []
-        current = self.current_ids(context)
-        gone = deleted_since_last_sync(self.stream_state, current, self.name)
+            return
+        tracks = self._tracks_owners
+        saved = self._saved_owners if tracks else None
+        found = self.deletions(context, keep_owners=tracks)
         stamp = self.get_replication_key_signpost(context)
-        if gone:
-            self.logger.info("%d activities were deleted since the last sync", len(gone))
+        if saved is not None:
+            moved = [
+                ident
+                for ident, owner in found.current.items()
+                if (held := self._emitted_owners.get(ident) or saved.get(ident)) is not None
+                and held != owner
+            ]
+            if moved:
+                self.logger.info(
+                    "%d activities changed owner without an update (CRM merges); reading them",
+                    len(moved),
+                )
+            convert = self.converter
+            for rows in self.read_by_ids(moved, self.list_select(), context):
+                yield from (convert(row) for row in rows)
         tombstone = self.converter.blank  # every property, like any other record
-        return [tombstone(ID=i, LAST_UPDATED=stamp, **{DELETED_AT: stamp}) for i in gone]
+        for ident in found.gone:
+            yield tombstone(ID=ident, LAST_UPDATED=stamp, **{DELETED_AT: stamp})

@@ -1,31 +1,34 @@
 """The ``activity_bindings`` stream: every CRM entity each synced activity is bound to.
 
 Bindings come from ``crm.activity.binding.list``, one call per activity, 50 to a ``batch``.
-A binding change moves the activity's LAST_UPDATED, so the incremental walk re-reads exactly
-the activities whose bindings may have changed. Removed bindings vanish without a trace, so
+A binding change moves the activity's LAST_UPDATED, so the incremental walk re-reads the
+activities whose bindings changed, except after a CRM merge (``CCrmActivity::Rebind`` leaves
+LAST_UPDATED alone): with ``detect_deletes`` the stream finds those through the deletion walk
+and a check of which bound entities still exist. Removed bindings vanish without a trace, so
 the stream keeps a compact snapshot of what it last emitted (STATE key ``snapshot``) and emits
 a tombstone (``_sdc_deleted_at``) for every binding that is gone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from tap_bitrix24.client.batch import MAX_COMMANDS, BatchCall
 from tap_bitrix24.errors import StateError
-from tap_bitrix24.streams.deletions import DELETED_AT, deleted_since_last_sync
+from tap_bitrix24.streams.deletions import DELETED_AT
+from tap_bitrix24.streams.entities import gone_entities
 from tap_bitrix24.streams.schema import to_datetime
+from tap_bitrix24.streams.snapshots import SNAPSHOT_KEY, SnapshotCheckpoints
 from tap_bitrix24.streams.walking import ActivityWalkStream
 from tap_bitrix24.walk.bindingset import BindingSnapshot
+from tap_bitrix24.walk.ownerset import OwnerTable, owner_key
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
-    from tap_bitrix24.tap import TapBitrix24
 
-SNAPSHOT_KEY = "snapshot"
 BINDING_METHOD = "crm.activity.binding.list"
 
 SCHEMA: dict[str, Any] = {
@@ -41,17 +44,13 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-class ActivityBindingsStream(ActivityWalkStream):
+class ActivityBindingsStream(SnapshotCheckpoints, ActivityWalkStream):
     """(activity, CRM entity) pairs; removed bindings arrive as tombstones."""
 
     name = "activity_bindings"
     primary_keys = ("ACTIVITY_ID", "OWNER_TYPE_ID", "OWNER_ID")
     replication_key = "ACTIVITY_LAST_UPDATED"
     selected_by_default = False
-
-    def __init__(self, tap: TapBitrix24, schema: dict[str, Any]) -> None:
-        super().__init__(tap, schema)
-        self._encoded: tuple[int, str] | None = None  # (snapshot version, its encoding)
 
     def list_select(self) -> list[str]:
         """Only what the walk needs: the binding calls do the rest."""
@@ -128,22 +127,55 @@ class ActivityBindingsStream(ActivityWalkStream):
             for activity_id, now in self._fetch_bindings(chunk, context).items():
                 yield from self._changes(activity_id, now or [], updated[activity_id], stamp)
 
-    def checkpoint(self, state: dict[str, Any]) -> None:
-        """The snapshot travels with the cursor, so a resumed walk computes the same diff.
-
-        Encoding takes seconds for millions of bindings (2 s for 2 million): an unchanged
-        snapshot keeps its last encoding.
-        """
-        snapshot = self.snapshot
-        if self._encoded is None or self._encoded[0] != snapshot.version:
-            self._encoded = (snapshot.version, snapshot.encode())
-        state[SNAPSHOT_KEY] = self._encoded[1]
-
     def after_walk(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """Tombstones for the bindings of deleted activities (with ``detect_deletes``)."""
+        """With ``detect_deletes``: tombstones for deleted activities' bindings, merges followed.
+
+        See :meth:`_follow_merges`.
+        """
         if self._bitrix_tap.settings.detect_deletes:
             stamp = self.get_replication_key_signpost(context)
-            gone = deleted_since_last_sync(self.stream_state, self.current_ids(context), self.name)
-            for activity_id in gone:
+            found = self.deletions(context)
+            for activity_id in found.gone:
                 yield from self._changes(activity_id, [], None, stamp)
+            yield from self._follow_merges(found.current, stamp, context)
         self.checkpoint(self.stream_state)
+
+    def _follow_merges(
+        self, current: OwnerTable, stamp: str, context: Context | None
+    ) -> Iterator[dict[str, Any]]:
+        """Re-read the bindings of activities bound to a CRM entity that a merge removed.
+
+        A merge rewrites b_crm_act_bind without touching LAST_UPDATED, then deletes the
+        merged-away entity. An activity whose owner (from the deletion walk) is not among its
+        saved bindings moved; an entity in the saved bindings that is nobody's owner now may be
+        gone, so those are checked (``crm.item.list``, 50 IDs a command, 2,500 a request) and
+        every activity bound to one that no longer exists is read again.
+        """
+        owners_now = current.owner_keys()
+        stale: set[int] = set()
+        candidates: set[tuple[int, int]] = set()
+        for activity_id, bindings in self.snapshot.items():
+            owner = current.get(activity_id)
+            if owner is None:
+                continue  # deleted, or left the filter
+            if owner[0] > 0 and owner not in bindings:
+                stale.add(activity_id)
+            candidates.update(p for p in bindings if p[0] > 0 and owner_key(*p) not in owners_now)
+        missing = gone_entities(candidates, lambda cmd: self.send_batch(cmd, context))
+        if missing:
+            for activity_id, bindings in self.snapshot.items():
+                if activity_id in current and any(p in missing for p in bindings):
+                    stale.add(activity_id)
+        if not stale:
+            return
+        self.logger.info(
+            "%d activities are bound to merged-away CRM entities; reading their bindings",
+            len(stale),
+        )
+        for rows in self.read_by_ids(sorted(stale), ["ID", "LAST_UPDATED"], context):
+            updated = {int(r["ID"]): to_datetime(r.get("LAST_UPDATED")) for r in rows}
+            ids = list(updated)
+            for start in range(0, len(ids), MAX_COMMANDS):
+                chunk = ids[start : start + MAX_COMMANDS]
+                for activity_id, now in self._fetch_bindings(chunk, context).items():
+                    yield from self._changes(activity_id, now or [], updated[activity_id], stamp)

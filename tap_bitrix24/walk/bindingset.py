@@ -1,10 +1,13 @@
-"""A compact, JSON-safe snapshot of every activity's bindings, for STATE.
+"""Compact, JSON-safe snapshots of what a stream last emitted per activity, for STATE.
 
-Bitrix24 deletes a removed binding without a trace. To tell the target which binding rows to
-drop, the ``activity_bindings`` stream remembers the bindings it last emitted per activity.
-Entries are sorted by activity ID and stored as varints (ID delta, count, then type and owner
-ID per binding), deflated and base64-encoded: a few bytes per binding. In memory the snapshot is
-three flat arrays, not a dict of tuples, so a million activities stay in tens of megabytes.
+Bitrix24 deletes a removed binding, and re-inserts communications under new IDs, without a
+trace. To tell the target which rows to drop, a stream remembers what it last emitted per
+activity: ``activity_bindings`` the (OWNER_TYPE_ID, OWNER_ID) pairs, ``activity_communications``
+the communication IDs with their CRM entity. Entries are sorted by activity ID and stored as
+varints (ID delta, count, then the values of each entry), deflated and base64-encoded: a few
+bytes per entry. In memory a
+snapshot is three flat arrays, not a dict of tuples, so a million activities stay in tens of
+megabytes.
 """
 
 from __future__ import annotations
@@ -12,22 +15,26 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
+from typing import ClassVar, Generic, TypeVar
 
 from tap_bitrix24.walk.packing import pack, unpack
 
-PREFIX = "b1:"
-
 Binding = tuple[int, int]  # (OWNER_TYPE_ID, OWNER_ID)
+Entry = TypeVar("Entry")
+S = TypeVar("S", bound="_Snapshot")
 
 
-class BindingSnapshot:
-    """Activity ID -> its bindings, as sorted flat arrays."""
+class _Snapshot(Generic[Entry]):
+    """Activity ID -> its entries (each ``width`` integers), as sorted flat arrays."""
+
+    PREFIX: ClassVar[str]
+    WIDTH: ClassVar[int]
 
     def __init__(self) -> None:
         self.ids = array("q")
-        self.starts = array("q", [0])  # bindings of ids[i] are pairs[starts[i]:starts[i+1]]
-        self.pairs = array("q")  # type, owner, type, owner, ...
-        self._changes: dict[int, tuple[Binding, ...] | None] = {}
+        self.starts = array("q", [0])  # entries of ids[i] are values[starts[i]:starts[i+1]]
+        self.values = array("q")  # WIDTH integers per entry
+        self._changes: dict[int, tuple[Entry, ...] | None] = {}
         self.version = 0  # moves when the content changes: an encoding can be reused until then
 
     def __len__(self) -> int:
@@ -39,19 +46,26 @@ class BindingSnapshot:
         i = bisect_left(self.ids, activity_id)
         return i if i < len(self.ids) and self.ids[i] == activity_id else None
 
-    def get(self, activity_id: int) -> tuple[Binding, ...]:
-        """The bindings last emitted for ``activity_id`` (empty when unknown)."""
+    def _entries(self, flat: array) -> tuple[Entry, ...]:
+        raise NotImplementedError
+
+    def _flatten(self, entry: Entry) -> Iterable[int]:
+        raise NotImplementedError
+
+    def _stored(self, i: int) -> tuple[Entry, ...]:
+        width = self.WIDTH
+        return self._entries(self.values[self.starts[i] * width : self.starts[i + 1] * width])
+
+    def get(self, activity_id: int) -> tuple[Entry, ...]:
+        """The entries last emitted for ``activity_id`` (empty when unknown)."""
         if activity_id in self._changes:
             return self._changes[activity_id] or ()
         i = self._index(activity_id)
-        if i is None:
-            return ()
-        flat = self.pairs[self.starts[i] * 2 : self.starts[i + 1] * 2]
-        return tuple(zip(flat[0::2], flat[1::2], strict=True))
+        return () if i is None else self._stored(i)
 
-    def put(self, activity_id: int, bindings: Iterable[Binding]) -> None:
-        """Remember the current bindings of an activity."""
-        now = tuple(sorted(set(bindings)))
+    def put(self, activity_id: int, entries: Iterable[Entry]) -> None:
+        """Remember the current entries of an activity."""
+        now = tuple(sorted(set(entries)))  # type: ignore[type-var]
         if self.get(activity_id) != now:
             self.version += 1
         self._changes[activity_id] = now
@@ -62,8 +76,8 @@ class BindingSnapshot:
             self.version += 1
         self._changes[activity_id] = None
 
-    def items(self) -> Iterator[tuple[int, tuple[Binding, ...]]]:
-        """Every (activity ID, bindings), sorted by ID, changes applied."""
+    def items(self) -> Iterator[tuple[int, tuple[Entry, ...]]]:
+        """Every (activity ID, entries), sorted by ID, changes applied."""
         changed = sorted(self._changes)
         c = 0
         for i, activity_id in enumerate(self.ids):
@@ -76,8 +90,7 @@ class BindingSnapshot:
                     yield activity_id, self._changes[activity_id]  # type: ignore[misc]
                 c += 1
                 continue
-            flat = self.pairs[self.starts[i] * 2 : self.starts[i + 1] * 2]
-            yield activity_id, tuple(zip(flat[0::2], flat[1::2], strict=True))
+            yield activity_id, self._stored(i)
         for activity_id in changed[c:]:
             if self._changes[activity_id]:
                 yield activity_id, self._changes[activity_id]  # type: ignore[misc]
@@ -87,33 +100,60 @@ class BindingSnapshot:
 
         def numbers() -> Iterator[int]:
             previous = 0
-            for activity_id, bindings in self.items():
+            for activity_id, entries in self.items():
                 yield activity_id - previous
                 previous = activity_id
-                yield len(bindings)
-                for owner_type, owner_id in bindings:
-                    yield owner_type
-                    yield owner_id
+                yield len(entries)
+                for entry in entries:
+                    yield from self._flatten(entry)
 
-        return pack(PREFIX, numbers())
+        return pack(self.PREFIX, numbers())
 
     @classmethod
-    def decode(cls, text: str | None) -> BindingSnapshot:
+    def decode(cls: type[S], text: str | None) -> S:
         """Read the STATE form; ValueError if it is garbled."""
         snapshot = cls()
         if text is None:
             return snapshot
-        numbers = unpack(PREFIX, text)
+        numbers = unpack(cls.PREFIX, text)
         activity_id = 0
         try:
             for delta in numbers:
                 activity_id += delta
                 count = next(numbers)
                 snapshot.ids.append(activity_id)
-                for _ in range(count):
-                    snapshot.pairs.append(next(numbers))
-                    snapshot.pairs.append(next(numbers))
-                snapshot.starts.append(len(snapshot.pairs) // 2)
+                for _ in range(count * cls.WIDTH):
+                    snapshot.values.append(next(numbers))
+                snapshot.starts.append(len(snapshot.values) // cls.WIDTH)
         except StopIteration:
-            raise ValueError("truncated binding snapshot") from None
+            raise ValueError("truncated snapshot") from None
         return snapshot
+
+
+class BindingSnapshot(_Snapshot[Binding]):
+    """Activity ID -> the (OWNER_TYPE_ID, OWNER_ID) bindings last emitted."""
+
+    PREFIX = "b1:"
+    WIDTH = 2
+
+    def _entries(self, flat: array) -> tuple[Binding, ...]:
+        return tuple(zip(flat[0::2], flat[1::2], strict=True))
+
+    def _flatten(self, entry: Binding) -> Iterable[int]:
+        return entry
+
+
+Communication = tuple[int, int, int]  # (ID, ENTITY_TYPE_ID, ENTITY_ID)
+
+
+class CommunicationSnapshot(_Snapshot[Communication]):
+    """Activity ID -> its communications last emitted: ID and CRM entity of each."""
+
+    PREFIX = "c1:"
+    WIDTH = 3
+
+    def _entries(self, flat: array) -> tuple[Communication, ...]:
+        return tuple(zip(flat[0::3], flat[1::3], flat[2::3], strict=True))
+
+    def _flatten(self, entry: Communication) -> Iterable[int]:
+        return entry

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tap_bitrix24.client.limits import LeakyBucket, OperatingBudget
-from tap_bitrix24.walk.bindingset import BindingSnapshot
+from tap_bitrix24.walk.bindingset import BindingSnapshot, CommunicationSnapshot
+from tap_bitrix24.walk.ownerset import OwnerTable
 
 
 class FakeClock:
@@ -70,3 +71,24 @@ def test_binding_snapshot_roundtrip_and_changes():
 def test_garbled_binding_snapshot_is_refused():
     with pytest.raises(ValueError):
         BindingSnapshot.decode("b1:not-base64!")
+
+
+def test_communication_id_snapshot_roundtrip():
+    snapshot = CommunicationSnapshot()
+    snapshot.put(7, [(41, 3, 9), (40, 1, 2)])
+    snapshot.put(3, [(12, 4, 5)])
+    again = CommunicationSnapshot.decode(snapshot.encode())
+    assert dict(again.items()) == {3: ((12, 4, 5),), 7: ((40, 1, 2), (41, 3, 9))}
+    with pytest.raises(ValueError):
+        CommunicationSnapshot.decode(snapshot.encode()[:-4] + "AAAA")
+
+
+def test_owner_table_lines_up_with_known_ids():
+    table = OwnerTable([(9, 2, 500), (3, 1, 7), (9, 2, 500)])  # repeats collapse
+    assert list(table.ids) == [3, 9] and table.get(9) == (2, 500) and table.get(4) is None
+    again = OwnerTable.decode(table.encode_ids(), table.encode_owners())
+    assert dict(again.items()) == {3: (1, 7), 9: (2, 500)}
+    legacy = OwnerTable.decode(table.encode_ids(), None)  # STATE from before owners were kept
+    assert 9 in legacy and legacy.get(9) is None
+    with pytest.raises(ValueError):
+        OwnerTable.decode(table.encode_ids(), OwnerTable([(1, 1, 1)]).encode_owners())
