@@ -6,6 +6,7 @@ on stderr and a non-zero exit instead of a traceback.
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import sys
@@ -53,7 +54,9 @@ class TapBitrix24(ConfigCheckingTap):
 
     name = "tap-bitrix24"
     package_name = "tap-bitrix24"
-    config_jsonschema = CONFIG_SCHEMA
+    # A copy: the SDK adds its built-in settings (stream maps, flattening) to the class schema
+    # in place, and CONFIG_SCHEMA must stay the tap's own (validation, generated docs).
+    config_jsonschema = copy.deepcopy(CONFIG_SCHEMA)
     message_writer_class = MsgSpecWriter  # the SDK's fast writer: a third of the CPU per record
 
     @cached_property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import MISSING, fields
 from decimal import Decimal
 
@@ -70,3 +71,13 @@ def test_a_secret_of_the_wrong_type_is_not_echoed() -> None:
         parse_settings({**config, "client_secret": 918273645})
     assert "client_secret: expected string" in str(caught.value)
     assert "918273645" not in str(caught.value)
+
+
+def test_a_tap_instance_leaves_the_tap_schema_its_own() -> None:
+    """The SDK adds its built-in settings to the tap class's schema; CONFIG_SCHEMA stays ours."""
+    from tap_bitrix24.tap import TapBitrix24
+
+    before = json.dumps(CONFIG_SCHEMA, sort_keys=True)
+    TapBitrix24(config=WEBHOOK, validate_config=False, setup_mapper=False)
+    assert json.dumps(CONFIG_SCHEMA, sort_keys=True) == before
+    assert "flattening_max_depth" in TapBitrix24.config_jsonschema["properties"]
