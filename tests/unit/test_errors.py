@@ -179,3 +179,29 @@ def test_failed_first_command_of_a_chain_retries_the_whole_chain():
     assert sent == [["p0", "p1"], ["p0", "p1"]]
     # A later failure ends the chain: the caller reads p0 and stops at p1.
     assert result.result == {"p0": [{"ID": "1"}]} and "p1" in result.errors
+
+
+class _Steady(RetryPolicy):
+    """The schedule without its jitter, to compare waits exactly."""
+
+    @staticmethod
+    def jitter(value: float) -> float:
+        return value
+
+
+def test_calls_outside_the_streams_wait_on_backoff_expo_capped_at_a_minute():
+    sleeps: list[float] = []
+    client = Bitrix24Client(
+        rest_base="https://portal.example/rest/",
+        auth=WebhookAuth("https://portal.example/rest/", "1", "hooksecret42"),
+        session=requests.Session(),
+        retry=_Steady(max_tries=10, base_seconds=1.0),
+        sleep=sleeps.append,
+        wait_log_interval=0,  # one sleep per wait
+    )
+    answer = _response(500, {"error": "INTERNAL_SERVER_ERROR", "error_description": "boom"})
+    client.session.send = lambda *_a, **_k: answer  # type: ignore[method-assign]
+    with pytest.raises(Bitrix24Error, match="after 10 attempts"):
+        client.call("server.time")
+    assert sleeps == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert client.counters.retries == 9
