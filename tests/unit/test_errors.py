@@ -6,6 +6,7 @@ import json
 
 import pytest
 import requests
+from singer_sdk.exceptions import RetriableAPIError
 
 from tap_bitrix24.client.auth import WebhookAuth
 from tap_bitrix24.client.batch import BatchCall
@@ -205,3 +206,19 @@ def test_calls_outside_the_streams_wait_on_backoff_expo_capped_at_a_minute():
         client.call("server.time")
     assert sleeps == [1, 2, 4, 8, 16, 32, 60, 60, 60]
     assert client.counters.retries == 9
+
+
+def test_any_retriable_api_error_is_retried_and_logged_by_status(caplog):
+    client = _client()
+    refused = RetriableAPIError("gateway", _response(503, b""))
+    answers = iter([refused, _response(200, {"result": 1})])
+
+    def send():
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert client.json(client.retrying(send, ["profile"])) == {"result": 1}
+    assert client.counters.retries == 1
+    assert "Bitrix24 answered HTTP 503 (gateway); retry 1" in caplog.text
