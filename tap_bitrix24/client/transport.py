@@ -188,10 +188,10 @@ class Bitrix24Client:
 
         return self.json(self.retrying(send, [method]))
 
-    def knobs(self, max_tries: int | None = None) -> Knobs:
+    def knobs(self) -> Knobs:
         """The client's own backoff knobs (for calls outside the SDK streams)."""
         return Knobs(
-            max_tries=max_tries or self.retry.max_tries,
+            max_tries=self.retry.max_tries,
             wait_generator=self.retry.wait_generator,
             jitter=self.retry.jitter,
             on_backoff=self.log_backoff,
@@ -259,7 +259,7 @@ class Bitrix24Client:
                             "first use; check that portal_url and the OAuth app belong together, "
                             "or re-authorise the app",
                         ) from None
-                    if expired > max_tries:
+                    if expired > knobs.max_tries:
                         raise Bitrix24Error(
                             "expired_token",
                             hint=f"one request met expired access tokens {expired} times, "
