@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from singer_sdk.exceptions import RetriableAPIError
+
 from tap_bitrix24.errors import TapError
 
 
@@ -95,8 +97,8 @@ class Bitrix24Error(TapError):
         super().__init__(text)
 
 
-class TransientError(Exception):
-    """A fault that may heal on retry; carries the code to log and how to react."""
+class TransientError(RetriableAPIError):
+    """A fault that may heal on retry (an SDK ``RetriableAPIError``): its code, how to react."""
 
     def __init__(
         self,

@@ -4,6 +4,14 @@
 ``server.time``) and, through :meth:`Bitrix24Client.retrying` and :meth:`Bitrix24Client.check`,
 by the SDK streams (their ``request_decorator`` and ``validate_response`` hooks), so every
 request of the tap obeys the same leaky bucket, operating budget and retry policy.
+
+The retry schedule is ``backoff``'s (``backoff.expo`` with a jitter), given as :class:`Knobs`, the
+values singer-sdk's ``RESTStream`` names ``backoff_max_tries``, ``backoff_wait_generator``,
+``backoff_jitter`` and ``backoff_handler`` (the streams return the client's; see
+``streams/base.py``). The client drives that schedule itself instead of ``backoff.on_exception``:
+backoff sleeps with ``time.sleep``, and the client's waits go through its injectable, speaking
+:class:`Waiter`; the Bitrix24-specific reactions (operating budget, token refresh, batch re-sends,
+a portal that never answered) sit in the same loop.
 """
 
 from __future__ import annotations
@@ -12,13 +20,16 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import backoff
 import msgspec
 import requests
+from backoff.types import Details
+from singer_sdk.exceptions import RetriableAPIError
 
 from tap_bitrix24.client.auth import OAuthAuth, WebhookAuth
 from tap_bitrix24.client.batch import BatchCall, BatchResult
@@ -46,17 +57,44 @@ _JSON_ATTR = "_bitrix24_json"
 
 @dataclass
 class RetryPolicy:
-    """Bounded exponential backoff with jitter."""
+    """Bounded exponential backoff with jitter (``max_retries``, ``retry_backoff_seconds``)."""
 
     max_tries: int = 8
     base_seconds: float = 1.0
     max_seconds: float = 60.0
     max_operating_waits: int = 6
 
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before attempt ``attempt + 1`` (attempt counts from 1)."""
-        raw = min(self.max_seconds, self.base_seconds * 2 ** (attempt - 1))
-        return raw * (0.75 + random.random() * 0.5)
+    def wait_generator(self) -> Generator[float, Any, None]:
+        """``base``, ``2·base``, ``4·base`` ... seconds, capped at ``max_seconds``."""
+        return backoff.expo(factor=self.base_seconds, max_value=self.max_seconds)
+
+    @staticmethod
+    def jitter(value: float) -> float:
+        """±25 %: parallel retries spread out, yet each wait stays near its schedule."""
+        return value * (0.75 + random.random() * 0.5)
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """One retry loop's backoff knobs, as singer-sdk's ``RESTStream`` names them."""
+
+    max_tries: int
+    wait_generator: Callable[[], Generator[float, Any, None]]
+    jitter: Callable[[float], float] | None
+    on_backoff: Callable[[Details], None]
+
+
+class _Schedule:
+    """The waits of one retry loop: a ``backoff`` wait generator, primed, then jittered."""
+
+    def __init__(self, knobs: Knobs) -> None:
+        self._waits = knobs.wait_generator()
+        self._waits.send(None)  # backoff's generators yield a dummy first value
+        self._jitter = knobs.jitter
+
+    def next(self, error: Exception) -> float:
+        value = self._waits.send(error)
+        return self._jitter(value) if self._jitter is not None else value
 
 
 @dataclass
@@ -150,19 +188,47 @@ class Bitrix24Client:
 
         return self.json(self.retrying(send, [method]))
 
+    def knobs(self) -> Knobs:
+        """The client's own backoff knobs (for calls outside the SDK streams)."""
+        return Knobs(
+            max_tries=self.retry.max_tries,
+            wait_generator=self.retry.wait_generator,
+            jitter=self.retry.jitter,
+            on_backoff=self.log_backoff,
+        )
+
     def retrying(
         self,
         send: Callable[[], requests.Response],
         methods: Sequence[str],
         tries: int | None = None,
+        knobs: Knobs | None = None,
     ) -> requests.Response:
         """Run ``send`` under the limits, retrying what heals and refreshing expired tokens.
 
-        ``send`` performs one attempt and raises :class:`TransientError`, a network error or
-        :class:`Bitrix24Error` (never retried). ``tries`` caps the attempts for a request the
-        caller can do without (default: ``max_retries``).
+        ``send`` performs one attempt and raises :class:`RetriableAPIError` (our
+        :class:`TransientError`), a network error or :class:`Bitrix24Error` (never retried).
+        ``knobs`` (default: the client's) set the schedule; ``tries`` caps the attempts for a
+        request the caller can do without.
         """
-        max_tries = tries or self.retry.max_tries
+        knobs = knobs or self.knobs()
+        max_tries = tries or knobs.max_tries
+        started = self._clock()
+
+        def backing_off(tries: int, wait: float, exc: Exception) -> None:
+            details: Details = {
+                "target": send,
+                "args": (),
+                "kwargs": {},
+                "tries": tries,
+                "elapsed": self._clock() - started,
+                "wait": wait,
+                "exception": exc,
+            }
+            knobs.on_backoff(details)
+
+        waits = _Schedule(knobs)
+        probes = _Schedule(knobs)  # operating refusals with no known reset
         attempt = 0
         operating_waits = 0  # refusals the budget could not explain (no reset to wait for)
         refusals = 0
@@ -179,7 +245,8 @@ class Bitrix24Client:
                 with self._count_lock:
                     self.counters.received += len(response.content)
                 return response
-            except TransientError as exc:
+            except RetriableAPIError as error:
+                exc = _transient(error)
                 if exc.kind is Kind.EXPIRED:
                     used = self.auth.last_use()
                     expired += 1
@@ -192,7 +259,7 @@ class Bitrix24Client:
                             "first use; check that portal_url and the OAuth app belong together, "
                             "or re-authorise the app",
                         ) from None
-                    if expired > self.retry.max_tries:
+                    if expired > knobs.max_tries:
                         raise Bitrix24Error(
                             "expired_token",
                             hint=f"one request met expired access tokens {expired} times, "
@@ -214,8 +281,8 @@ class Bitrix24Client:
                     operating_waits += wait <= 0
                     within = now - first_refusal <= 2 * self.operating.window
                     if operating_waits <= self.retry.max_operating_waits and within:
-                        delay = wait if wait > 0 else self.retry.delay(max(operating_waits, 1))
-                        self._log_retry(exc.code, exc.description, delay, refusals)
+                        delay = wait if wait > 0 else probes.next(exc)
+                        backing_off(refusals, delay, exc)
                         if wait <= 0:
                             self._pause(delay, exc.code, methods)
                         continue
@@ -225,8 +292,8 @@ class Bitrix24Client:
                     self.bucket.mark_full()
                 if attempt >= max_tries:
                     raise self._gave_up(exc.code, exc.description, attempt) from None
-                delay = self.retry.delay(attempt)
-                self._log_retry(exc.code, exc.description, delay, attempt)
+                delay = waits.next(exc)
+                backing_off(attempt, delay, exc)
                 self._pause(delay, exc.code, methods)
             except NETWORK_ERRORS as exc:
                 attempt += 1
@@ -239,8 +306,8 @@ class Bitrix24Client:
                         f"cannot talk to the portal {self.host}: {code} after {attempt} attempts;"
                         " check the portal address (webhook_url or portal_url) and the network"
                     ) from None
-                delay = self.retry.delay(attempt)
-                self._log_retry(code, "", delay, attempt)
+                delay = waits.next(exc)
+                backing_off(attempt, delay, exc)
                 self._pause(delay, code, methods)
 
     def _pause(self, seconds: float, code: str, methods: Sequence[str]) -> None:
@@ -252,12 +319,22 @@ class Bitrix24Client:
         else:
             self.waiter.sleep(seconds, what)
 
-    def _log_retry(self, code: str, description: str, delay: float, attempt: int) -> None:
+    def log_backoff(self, details: Details) -> None:
+        """The one-line retry log (with the Bitrix24 code), backoff's ``on_backoff`` handler."""
         with self._count_lock:
             self.counters.retries += 1
+        error = details.get("exception")
+        if isinstance(error, TransientError):
+            code, description = error.code, error.description
+        else:
+            code, description = type(error).__name__, ""
         text = f" ({redact(description)[:120]})" if description else ""
         logger.warning(
-            "Bitrix24 answered %s%s; retry %d in %.1f s", code, text, attempt, max(delay, 0.0)
+            "Bitrix24 answered %s%s; retry %d in %.1f s",
+            code,
+            text,
+            details.get("tries", 0),
+            max(details.get("wait", 0.0), 0.0),
         )
 
     def _gave_up(self, code: str, description: str, attempts: int) -> TapError:
@@ -323,6 +400,7 @@ class Bitrix24Client:
         call: BatchCall,
         post: Callable[[BatchCall], requests.Response],
         tries: int | None = None,
+        knobs: Knobs | None = None,
     ) -> BatchResult:
         """Run ``call`` (``post`` sends one attempt), judging every command by its error code.
 
@@ -342,7 +420,7 @@ class Bitrix24Client:
                 raise retry.error
             return response
 
-        self.retrying(send, call.methods(), tries)
+        self.retrying(send, call.methods(), tries, knobs)
         return outcome
 
     def _absorb(self, call: BatchCall, body: dict[str, Any], outcome: BatchResult) -> _Retry | None:
@@ -389,6 +467,14 @@ class Bitrix24Client:
         # A chain failed at its first command: nothing progressed, so all of it goes again.
         names = call.names if call.chained else [name for name, _ in failed]
         return _Retry(names, worst)
+
+
+def _transient(error: RetriableAPIError) -> TransientError:
+    """Our view of a retriable fault: a :class:`TransientError` as is, another one by status."""
+    if isinstance(error, TransientError):
+        return error
+    status = error.response.status_code if error.response is not None else None
+    return TransientError(f"HTTP {status}" if status else type(error).__name__, str(error))
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -10,10 +11,11 @@ from typing_extensions import override
 
 from tap_bitrix24.client.auth import OAuthAuth, WebhookAuth
 from tap_bitrix24.client.batch import BatchCall, BatchResult
-from tap_bitrix24.client.transport import Bitrix24Client, method_of
+from tap_bitrix24.client.transport import Bitrix24Client, Knobs, method_of
 from tap_bitrix24.sdk_private import send_once
 
 if TYPE_CHECKING:
+    from backoff.types import Details
     from singer_sdk.helpers.types import Context, RequestFunc
 
     from tap_bitrix24.tap import TapBitrix24
@@ -23,7 +25,9 @@ class Bitrix24Stream(RESTStream[Any]):
     """Routes the SDK's request hooks through :class:`Bitrix24Client`.
 
     Pacing, retries and token refresh live in the client (``request_decorator``); Bitrix24's
-    in-body errors are mapped by the client (``validate_response``); the SDK sends.
+    in-body errors are mapped by the client (``validate_response``); the SDK sends. The SDK's
+    backoff knobs return the client's policy (``max_retries``, ``retry_backoff_seconds``) and
+    ``request_decorator`` hands them to the client's retry loop, so overriding one takes effect.
     """
 
     http_method = "POST"
@@ -62,11 +66,46 @@ class Bitrix24Stream(RESTStream[Any]):
         return int(self._bitrix_tap.settings.request_timeout)
 
     @override
+    def backoff_max_tries(self) -> int:
+        """Attempts per request: the ``max_retries`` setting."""
+        return self.client.retry.max_tries
+
+    @override
+    def backoff_wait_generator(self) -> Generator[float, Any, None]:
+        """``backoff.expo`` from ``retry_backoff_seconds``, doubling up to 60 s."""
+        return self.client.retry.wait_generator()
+
+    @override
+    def backoff_jitter(self, value: float) -> float:
+        """±25 % around the scheduled wait."""
+        return self.client.retry.jitter(value)
+
+    @override
+    def backoff_handler(self, details: Details) -> None:
+        """One warning per retry naming the Bitrix24 code (never a URL: it may hold a secret)."""
+        self.client.log_backoff(details)
+
+    def backoff_knobs(self, tries: int | None = None) -> Knobs:
+        """The SDK's backoff knobs of this stream, for the client's retry loop."""
+        return Knobs(
+            max_tries=tries or self.backoff_max_tries(),
+            wait_generator=self.backoff_wait_generator,
+            jitter=self.backoff_jitter,
+            on_backoff=self.backoff_handler,
+        )
+
+    @override
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
-        """Run each request under the client's limits and retry policy."""
+        """Run each request under the client's limits, retrying on the SDK's backoff knobs.
+
+        The client drives backoff's wait generator itself (its sleeps are injectable and long
+        ones speak), and adds what Bitrix24 needs: operating waits, token refresh.
+        """
 
         def send(prepared: requests.PreparedRequest, context: Context | None) -> requests.Response:
-            return self.client.retrying(lambda: func(prepared, context), [method_of(prepared)])
+            return self.client.retrying(
+                lambda: func(prepared, context), [method_of(prepared)], knobs=self.backoff_knobs()
+            )
 
         return send
 
@@ -95,7 +134,9 @@ class Bitrix24Stream(RESTStream[Any]):
         prepared = self.build_prepared_request(
             method="POST", url=self.client.url(method), json=body
         )
-        response = self.client.retrying(lambda: send_once(self, prepared, context), [method], tries)
+        response = self.client.retrying(
+            lambda: send_once(self, prepared, context), [method], knobs=self.backoff_knobs(tries)
+        )
         return Bitrix24Client.json(response)
 
     def send_batch(
@@ -112,4 +153,4 @@ class Bitrix24Stream(RESTStream[Any]):
             )
             return send_once(self, prepared, context)
 
-        return self.client.batch(call, post, tries=tries)
+        return self.client.batch(call, post, knobs=self.backoff_knobs(tries))

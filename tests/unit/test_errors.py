@@ -6,6 +6,7 @@ import json
 
 import pytest
 import requests
+from singer_sdk.exceptions import RetriableAPIError
 
 from tap_bitrix24.client.auth import WebhookAuth
 from tap_bitrix24.client.batch import BatchCall
@@ -179,3 +180,45 @@ def test_failed_first_command_of_a_chain_retries_the_whole_chain():
     assert sent == [["p0", "p1"], ["p0", "p1"]]
     # A later failure ends the chain: the caller reads p0 and stops at p1.
     assert result.result == {"p0": [{"ID": "1"}]} and "p1" in result.errors
+
+
+class _Steady(RetryPolicy):
+    """The schedule without its jitter, to compare waits exactly."""
+
+    @staticmethod
+    def jitter(value: float) -> float:
+        return value
+
+
+def test_calls_outside_the_streams_wait_on_backoff_expo_capped_at_a_minute():
+    sleeps: list[float] = []
+    client = Bitrix24Client(
+        rest_base="https://portal.example/rest/",
+        auth=WebhookAuth("https://portal.example/rest/", "1", "hooksecret42"),
+        session=requests.Session(),
+        retry=_Steady(max_tries=10, base_seconds=1.0),
+        sleep=sleeps.append,
+        wait_log_interval=0,  # one sleep per wait
+    )
+    answer = _response(500, {"error": "INTERNAL_SERVER_ERROR", "error_description": "boom"})
+    client.session.send = lambda *_a, **_k: answer  # type: ignore[method-assign]
+    with pytest.raises(Bitrix24Error, match="after 10 attempts"):
+        client.call("server.time")
+    assert sleeps == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert client.counters.retries == 9
+
+
+def test_any_retriable_api_error_is_retried_and_logged_by_status(caplog):
+    client = _client()
+    refused = RetriableAPIError("gateway", _response(503, b""))
+    answers = iter([refused, _response(200, {"result": 1})])
+
+    def send():
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert client.json(client.retrying(send, ["profile"])) == {"result": 1}
+    assert client.counters.retries == 1
+    assert "Bitrix24 answered HTTP 503 (gateway); retry 1" in caplog.text
