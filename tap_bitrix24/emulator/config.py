@@ -42,6 +42,12 @@ class Settings:
     # CCrmActivity::SaveCommunications deletes and re-inserts an activity's communications
     # (new IDs) on every save with communications; false keeps their IDs across updates.
     rekey_communications: bool = True
+    # crm.type.list answers only CRM admins (isCrmAdmin); false models a non-admin webhook.
+    crm_admin: bool = True
+    # "simple" CRM has no leads (crm.settings.mode.get answers 2, leads are refused).
+    crm_mode: str = "classic"
+    # Extra modelled seconds of a crm.item.list page under select '*' / 'UF_*' (UF joins, fm).
+    cost_item_select_all: float = 0.02
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update; unknown keys or bad values raise ValueError."""
@@ -67,6 +73,8 @@ class Settings:
                 value = list(value)
             elif key == "error_statuses" and value not in ("documented", "source"):
                 raise ValueError("error_statuses must be 'documented' or 'source'")
+            elif key == "crm_mode" and value not in ("classic", "simple"):
+                raise ValueError("crm_mode must be 'classic' or 'simple'")
             staged[key] = value
         if staged.get("time_factor", self.time_factor) <= 0:
             raise ValueError("time_factor must be > 0")
