@@ -393,6 +393,70 @@ def print_value(f: Field, value: Any, clock: PortalClock, file_url: Any = None) 
     return value
 
 
+ITEM_OPS = ("update", "insert", "delete")
+ITEM_ID_OPS = ("update_ids", "delete_ids")
+
+
+def check_item_ops(spec: Any, stores: dict[int, TypeStore]) -> dict[int, dict[str, Any]]:
+    """Validate per-type item mutations; a ValueError names the bad key.
+
+    Shape: ``{"<entityTypeId>": {"update": n, "insert": n, "delete": n, "update_ids": [..],
+    "delete_ids": [..]}}``.
+    """
+    if not isinstance(spec, dict):
+        raise ValueError('items must be {"<entityTypeId>": {"update": n, ...}}')
+    out: dict[int, dict[str, Any]] = {}
+    for key, ops in spec.items():
+        try:
+            entity_type = int(key)
+        except (TypeError, ValueError):
+            raise ValueError(f"items: bad entityTypeId {key!r}") from None
+        if entity_type not in stores:
+            raise ValueError(f"items: no CRM type {entity_type}")
+        if not isinstance(ops, dict):
+            raise ValueError(f"items[{entity_type}] must be an object")
+        for name, value in ops.items():
+            if name in ITEM_OPS:
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError(f"items[{entity_type}].{name} must be a non-negative integer")
+            elif name in ITEM_ID_OPS:
+                if not isinstance(value, list) or not all(
+                    isinstance(i, int) and not isinstance(i, bool) for i in value
+                ):
+                    raise ValueError(f"items[{entity_type}].{name} must be a list of integer IDs")
+            else:
+                raise ValueError(f"items[{entity_type}]: unknown key {name}")
+        out[entity_type] = dict(ops)
+    return out
+
+
+def mutate_items(
+    stores: dict[int, TypeStore], spec: dict[int, dict[str, Any]], rng: Any, now: int
+) -> dict[str, dict[str, list[int]]]:
+    """Update, insert and hard-delete items per type; random picks are distinct live IDs.
+
+    An update is a new version with updatedTime = now; inserts take IDs above the highest.
+    """
+    out: dict[str, dict[str, list[int]]] = {}
+    for entity_type, ops in spec.items():
+        store = stores[entity_type]
+        taken: set[int] = set()
+        chosen: dict[str, list[int]] = {}
+        for op in ("update", "delete"):
+            explicit = ops.get(f"{op}_ids")
+            if explicit is None:
+                live = [i for i in store.ids if i not in taken]
+                explicit = sorted(rng.sample(live, min(ops.get(op, 0), len(live))))
+            chosen[op] = [int(i) for i in explicit]
+            taken |= set(chosen[op])
+        out[str(entity_type)] = {
+            "updated": store.update(chosen["update"], now),
+            "inserted": store.insert(ops.get("insert", 0), now),
+            "deleted": store.delete(chosen["delete"]),
+        }
+    return out
+
+
 def build_stores(
     types: dict[int, ItemType], counts: dict[int, int], seed: int, anchor: int
 ) -> dict[int, TypeStore]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .crm_items import DATE_TYPES, TypeStore, print_value
 from .crm_schema import FM_TYPES, LEAD, SMART_INVOICE, Field
+from .dates import PortalClock
 from .errors import ApiError
 from .methods import CallResult
 from .php import array_values, is_array, php_intval
@@ -53,7 +54,12 @@ Predicate = Callable[[TypeStore, int], bool]
 
 def _normalize(f: Field, value: Any, ctx: CallContext) -> Any:
     if f.type in DATE_TYPES:
-        return ctx.portal.clock.parse(value, ctx.now)
+        ts = ctx.portal.clock.parse(value, ctx.now)
+        if ts is not None and f.type == "date":
+            # A DATE column compares days: the portal-local day of the value (stored values
+            # are the UTC midnight of their day).
+            ts = (ts + ctx.portal.clock.offset) // 86400 * 86400
+        return ts
     if f.type == "boolean":
         text = str(value).strip().upper()
         return "Y" if text in ("Y", "1", "TRUE") else "N"
@@ -161,7 +167,7 @@ def _combine(preds: list[Predicate], logic: str) -> Predicate:
 def _id_bounds(raw: Any) -> tuple[int, int | None]:
     """Fast path: the lowest possible id from ``>id``/``>=id`` (camel or UPPER)."""
     low = 0
-    if isinstance(raw, dict):
+    if isinstance(raw, dict) and str(raw.get("logic", raw.get("LOGIC", ""))).upper() != "OR":
         for key, value in raw.items():
             if key in (">id", ">ID"):
                 low = max(low, php_intval(value) + 1)
@@ -204,13 +210,15 @@ class ItemSelect:
         self.uf_heavy = self.star or any(v.upper() == "UF_*" for v in values)
 
 
-def render(store: TypeStore, ident: int, sel: ItemSelect, ctx: CallContext) -> Any:
-    """One item as crm.item.list prints it (``[]`` when nothing is left, like PHP)."""
+def render(
+    store: TypeStore, ident: int, sel: ItemSelect, clock: PortalClock, base: str, credential: str
+) -> Any:
+    """One item as crm.item.list prints it (``[]`` when nothing is left, like PHP).
+
+    File URLs carry the caller's credential (access token or webhook secret), as the portal's.
+    """
     rec = store.record(ident)
-    clock = ctx.portal.clock
     t = store.itype.entity_type_id
-    base = ctx.base_url
-    credential = ctx.caller.credential
 
     def file_url(f: Field, file_id: int) -> dict[str, Any]:
         query = f"entityTypeId={t}&id={ident}&fieldName={f.upper}&fileId={file_id}"
@@ -281,7 +289,8 @@ def item_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
             )
     if sel.uf_heavy:
         cost += settings.cost_item_select_all
-    items = [render(store, i, sel, ctx) for i in page]
+    clock, base, credential = ctx.portal.clock, ctx.base_url, ctx.caller.credential
+    items = [render(store, i, sel, clock, base, credential) for i in page]
     return CallResult({"items": items}, cost, next=nxt, total=total, rows=len(items))
 
 

@@ -20,8 +20,8 @@ from urllib.parse import unquote
 from .auth import Caller, OAuthError, TokenStore, bearer
 from .batch import run_batch
 from .config import Settings
-from .crm_items import TypeStore, build_stores
-from .crm_methods import CRM_METHODS
+from .crm_items import TypeStore, build_stores, check_item_ops, mutate_items
+from .crm_methods import CRM_METHODS, ItemSelect, render
 from .crm_schema import build_types
 from .data import Dataset
 from .dates import PortalClock
@@ -522,6 +522,34 @@ class Portal:
                 },
             }
 
+    def truth_items(self, entityTypeId: Any = None, rows: Any = True) -> dict[str, Any]:
+        """Every current item of a type, for completeness and typing checks.
+
+        ``{"count", "items": {id: updatedTime as printed}, "rows": {id: the row as
+        crm.item.list prints it under select '*'}}`` (``rows=0`` leaves the rows out).
+        """
+        try:
+            entity_type = int(entityTypeId)
+        except (TypeError, ValueError):
+            raise ValueError("entityTypeId is required (an integer)") from None
+        with self.lock:
+            store = self.items.get(entity_type)
+            if store is None:
+                raise ValueError(f"no CRM type {entity_type}")
+            fmt = self.clock.fmt
+            out: dict[str, Any] = {
+                "count": len(store.ids),
+                "items": {str(i): fmt(store.updated(i)) for i in store.ids},
+            }
+            if rows not in (False, "0", "false", "N"):
+                sel = ItemSelect(None, store, False)
+                secret = self.webhook_secret
+                out["rows"] = {
+                    str(i): render(store, i, sel, self.clock, self.base_url, secret)
+                    for i in store.ids
+                }
+            return out
+
     def truth_communications(self) -> dict[str, list[dict[str, Any]]]:
         """Every activity's current COMMUNICATIONS items, by activity ID (apart: it is big)."""
         with self.lock:
@@ -555,7 +583,8 @@ class Portal:
         update_ids: list[int] | None = None,
         delete_ids: list[int] | None = None,
         rebind_ids: list[int] | None = None,
-    ) -> dict[str, list[Any]]:
+        items: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Apply changes now (LAST_UPDATED = now, second precision); deletes are hard.
 
         ``merge`` merges that many random CRM entities (the owner of a random activity) into
@@ -570,6 +599,7 @@ class Portal:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer")
+        item_ops = check_item_ops(items or {}, self.items)
         with self.lock:
             if seed is None:
                 seed = self.seed * 7919 + self._mutation_counter
@@ -612,7 +642,12 @@ class Portal:
             counts["inserted"] += len(inserted)
             counts["deleted"] += len(deleted)
             counts["rebound"] += len(rebound)
+            changed_items = mutate_items(self.items, item_ops, rng, now)
+            for per_type in changed_items.values():
+                for name, idents in per_type.items():
+                    counts[f"items_{name}"] += len(idents)
             return {
+                "items": changed_items,
                 "updated": updated,
                 "inserted": inserted,
                 "deleted": deleted,
@@ -630,7 +665,9 @@ class Portal:
     ) -> dict[str, Any]:
         """Apply mutations automatically: before REST request k+1, k+1+m, ... (t times)."""
         for name, value in ops.items():
-            if name in MUTATION_ID_KEYS:
+            if name == "items":
+                check_item_ops(value, self.items)
+            elif name in MUTATION_ID_KEYS:
                 if not isinstance(value, list) or not all(
                     isinstance(i, int) and not isinstance(i, bool) for i in value
                 ):
