@@ -104,7 +104,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         "start_date",
         th.DateTimeType,
         title="Start date",
-        description="First sync reads activities with LAST_UPDATED >= start_date "
+        description="First sync reads activities with LAST_UPDATED >= start_date and CRM items "
+        "with updatedTime >= start_date "
         "(a date or an ISO 8601 date-time; without an offset it is read as UTC).",
     ),
     th.Property(
@@ -151,7 +152,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         "the portal; with a filter, activities that merely left it are not tombstoned (the "
         "missing IDs are checked without the filter: candidates/2500 more requests). The walk "
         "also reads owners, so activities and bindings that CRM merges moved are read again. "
-        "Keeps the known IDs and owners in STATE (about 4 bytes per activity).",
+        "Keeps the known IDs and owners in STATE (about 4 bytes per activity). CRM item "
+        "streams tombstone deleted items the same way (their own ID walk).",
     ),
     th.Property(
         "pagination",

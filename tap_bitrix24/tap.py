@@ -208,14 +208,15 @@ class TapBitrix24(ConfigCheckingTap):
         return checked
 
     def _wants_items(self) -> bool:
-        """Whether to discover item types: always, unless a catalog selects no item stream.
+        """Whether to discover CRM item types: in discovery, or when the catalog selects one.
 
-        Discovery costs two requests; a run whose catalog selects only activity streams
-        does without them.
+        Listing the types costs two requests; a sync without a catalog cannot select item
+        streams (they are not selected by default), so it does without them, as does a run
+        whose catalog selects only activity streams.
         """
         catalog = self.input_catalog
         if catalog is None:
-            return True
+            return self._discovering
         return any(
             is_item_stream(entry.tap_stream_id) and entry.metadata.root.selected
             for entry in catalog.streams
@@ -259,6 +260,19 @@ class TapBitrix24(ConfigCheckingTap):
                 for item_type, fields in self.item_types.values()
             ]
         return streams
+
+    _discovering = False  # set by discovery: list every stream, CRM item streams included
+
+    @override
+    def run_discovery(self) -> str:
+        """``--discover``: the catalog of every stream, CRM item streams included."""
+        self._discovering = True
+        return super().run_discovery()
+
+    def discover_all(self) -> dict[str, Any]:
+        """The catalog ``--discover`` writes, as a dict (build the tap with setup_mapper=False)."""
+        self._discovering = True
+        return self.catalog_dict
 
     @override
     def load_state(self, state: dict[str, Any]) -> None:

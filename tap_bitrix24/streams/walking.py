@@ -365,7 +365,7 @@ class ListWalkStream(Bitrix24Stream):
         self._high = survey.high
         if survey.at_most(PAGE_SIZE * MAX_COMMANDS):
             return [KeyRange(0, None)]  # one chained batch reads it all
-        return split_span(survey.low - 1, survey.high, workers)
+        return split_span(survey.low - 1, survey.high, survey.parts(workers))
 
     def _survey(self, context: Context | None) -> Survey | None:
         """Lowest and highest matching ID (two cheap keyset pages) and, from a bookmark, the count.

@@ -44,6 +44,14 @@ class Survey:
         gaps = (self.lows[-1] - self.lows[0]) + (self.highs[0] - self.highs[-1])
         return min(1.0, 2 * (PAGE_SIZE - 1) / max(1, gaps))
 
+    def parts(self, workers: int) -> int:
+        """Ranges worth walking in parallel: one per chained batch of expected rows at most.
+
+        More ranges than chains would each end in a part-used chain: requests for nothing.
+        """
+        rows = self.density * (self.high - self.low + 1)
+        return max(1, min(workers, math.ceil(rows / (PAGE_SIZE * MAX_COMMANDS))))
+
     def at_most(self, rows: int) -> bool:
         """Whether at most ``rows`` rows match (known from the count or the ID span)."""
         if self.total is not None:
