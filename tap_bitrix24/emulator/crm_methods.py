@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from .portal import CallContext
 
 PAGE = 50
+#: Fields read without deriving the row.
+CHEAP = frozenset({"id", "createdTime", "updatedTime"})
+PRINTED = DATE_TYPES | {"file"}
 _OPERATORS = ("!=%", "!%=", ">=", "<=", "!=", "!@", "=%", "%=", "!%", "@", ">", "<", "%", "=", "!")
 INT_TYPES = frozenset(
     {"integer", "user", "employee", "crm_category", "crm_company", "crm_contact", "crm_lead",
@@ -205,6 +208,16 @@ class ItemSelect:
                 # standard keys, so array_intersect_key drops every standard field.
                 chosen = [f for f in chosen if f.dynamic]
         self.fields = chosen
+        # (output key, field, 0 = as is / 1 = a single datetime or date / 2 = other printing)
+        self.columns = [
+            (
+                f.upper if f.dynamic and original_uf else f.name,
+                f,
+                1 if f.type in DATE_TYPES and not f.multiple else 2 if f.type in PRINTED else 0,
+            )
+            for f in chosen
+        ]
+        self.cheap = all(f.name in CHEAP for f in chosen)
         self.fm = self.star and store.itype.entity_type_id in FM_TYPES
         self.original_uf = original_uf
         self.uf_heavy = self.star or any(v.upper() == "UF_*" for v in values)
@@ -217,7 +230,6 @@ def render(
 
     File URLs carry the caller's credential (access token or webhook secret), as the portal's.
     """
-    rec = store.record(ident)
     t = store.itype.entity_type_id
 
     def file_url(f: Field, file_id: int) -> dict[str, Any]:
@@ -230,10 +242,21 @@ def render(
         }
 
     out: dict[str, Any] = {}
-    for f in sel.fields:
-        key = f.upper if f.dynamic and sel.original_uf else f.name
-        value = _raw(store, f, ident)
-        out[key] = print_value(f, value, clock, file_url)
+    if sel.cheap:
+        for key, f, _ in sel.columns:
+            out[key] = print_value(f, _raw(store, f, ident), clock)
+        return out if out else []
+    rec = store.record(ident)
+    raw = rec.raw
+    fmt = clock.fmt
+    for key, f, how in sel.columns:
+        value = raw[f.name]
+        if how == 0 or value is None:
+            out[key] = value
+        elif how == 1:
+            out[key] = fmt(value)
+        else:
+            out[key] = print_value(f, value, clock, file_url)
     if sel.fm:
         out["fm"] = [dict(x) for x in rec.fm or []]
     return out if out else []

@@ -97,7 +97,7 @@ class Stats:
     oauth_requests: int = 0
     oauth_params: Counter[str] = field(default_factory=Counter)  # names the token server got
     mutations: Counter[str] = field(default_factory=Counter)
-    counted_pages: int = 0  # crm.activity.list calls with start >= 0 (each runs a COUNT)
+    counted_pages: int = 0  # activity/item list calls with start >= 0 (each runs a COUNT)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready snapshot."""
