@@ -306,3 +306,25 @@ def test_cli_item_counts() -> None:
     assert item_counts(args) == {"2": 10, "128": 5} and args.crm_admin is False
     with pytest.raises(ValueError, match="TYPE=N"):
         item_counts(build_parser().parse_args(["--items", "x"]))
+
+
+def test_deleting_an_item_takes_its_activities_along(make_api) -> None:
+    api = make_api(activities=400)
+    before = api.control("GET", "truth")
+    bound = {}
+    for ident, pairs in before["bindings"].items():
+        for t, e in pairs:
+            bound.setdefault((t, e), []).append(ident)
+    # A deal with one activity bound to it alone and one with other bindings too, if any.
+    target = max((k for k in bound if k[0] == 2), key=lambda k: len(bound[k]))
+    done = api.control("POST", "mutate", {"items": {"2": {"delete_ids": [target[1]]}}})
+    per_type = done["items"]["2"]
+    after = api.control("GET", "truth")
+    alone = {i for i in bound[target] if before["bindings"][i] == [list(target)]}
+    assert alone and set(bound[target]) - alone  # both cases occur
+    assert {str(i) for i in per_type["activities_deleted"]} == alone
+    assert {str(i) for i in per_type["activities_unbound"]} == set(bound[target]) - alone
+    assert all(list(target) not in pairs for pairs in after["bindings"].values())
+    for ident in set(bound[target]) - alone:
+        assert after["owners"][ident] == after["bindings"][ident][0]
+        assert after["activities"][ident] == before["activities"][ident]
