@@ -328,3 +328,22 @@ def test_deleting_an_item_takes_its_activities_along(make_api) -> None:
     for ident in set(bound[target]) - alone:
         assert after["owners"][ident] == after["bindings"][ident][0]
         assert after["activities"][ident] == before["activities"][ident]
+
+
+def test_counted_pages_cost_more_and_hit_the_operating_limit(crm) -> None:
+    keyset = crm.call("crm.item.list", {"entityTypeId": 2, "start": -1, "select": ["id"]})
+    counted = crm.call("crm.item.list", {"entityTypeId": 2, "start": 0, "select": ["id"]})
+    star = crm.call("crm.item.list", {"entityTypeId": 2, "start": -1})
+    assert keyset["time"]["processing"] == pytest.approx(0.03)
+    assert counted["time"]["processing"] == pytest.approx(0.03 + 2.08 * 130 / 100_000)
+    assert star["time"]["processing"] == pytest.approx(0.05)  # UF joins and more under '*'
+    crm.control(
+        "POST",
+        "config",
+        {"limits": True, "operating_limit": 1.0, "cost_offset_page": 2.0, "bucket_size": 1000.0},
+    )
+    crm.control("POST", "limits/reset")
+    crm.call("crm.item.list", {"entityTypeId": 2, "start": 0})
+    refused = crm.call("crm.item.list", {"entityTypeId": 2, "start": 0}, expect=429)
+    assert refused["error"] == "OPERATION_TIME_LIMIT"
+    assert crm.result("crm.item.fields", {"entityTypeId": 2})["fields"]  # other methods go on
