@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .crm_items import DATE_TYPES, TypeStore, print_value
-from .crm_schema import FM_TYPES, LEAD, SMART_INVOICE, Field
+from .crm_schema import FM_TYPES, LEAD, SMART_INVOICE, Field, build_types
 from .dates import PortalClock
 from .errors import ApiError
 from .methods import CallResult
@@ -37,9 +37,12 @@ def _store(params: dict[str, Any], ctx: CallContext) -> TypeStore:
     store = ctx.portal.items.get(entity_type)
     if store is None:
         raise ApiError("NOT_FOUND", "Smart process not found")
-    if entity_type == LEAD and ctx.portal.settings.crm_mode == "simple":
-        # Simple CRM: leads are switched off and reading them is refused.
-        raise ApiError("ACCESS_DENIED", "Access denied.")
+    settings = ctx.portal.settings
+    if entity_type == LEAD and settings.crm_mode == "simple":
+        # Simple CRM: leads are switched off; reading them is refused, or finds none.
+        if settings.simple_mode_leads == "denied":
+            raise ApiError("ACCESS_DENIED", "Access denied.")
+        return EMPTY_LEADS
     return store
 
 
@@ -52,6 +55,9 @@ def _lookup(store: TypeStore) -> dict[str, Field]:
 
 
 # ----------------------------------------------------------------------------- filter
+#: The lead store a simple-mode portal shows with ``simple_mode_leads: "empty"``.
+EMPTY_LEADS = TypeStore(build_types()[LEAD], 0, 0, 0, {})
+
 Predicate = Callable[[TypeStore, int], bool]
 
 

@@ -247,6 +247,9 @@ def test_simple_crm_mode_refuses_leads(crm) -> None:
     assert error["error"] == "ACCESS_DENIED"
     assert crm.result("crm.item.list", {"entityTypeId": 2})["items"]
     crm.control("POST", "config", {"crm_mode": "nope"}, expect=400)
+    crm.control("POST", "config", {"simple_mode_leads": "empty"})
+    body = crm.call("crm.item.list", {"entityTypeId": 1, "start": 0})
+    assert body["result"] == {"items": []} and body["total"] == 0
 
 
 def test_batch_references_through_items(crm) -> None:
