@@ -230,7 +230,10 @@ class TypeStore:
         if kind in ("contacts", "companies"):
             target = 3 if kind == "contacts" else 4
             size = self.sizes.get(target, 0)
-            first = row.get("contactId") if kind == "contacts" else row.get("companyId")
+            mirror = "contactId" if kind == "contacts" else "companyId"
+            first = row.get(mirror)
+            if mirror in row and not first:
+                return []  # the deprecated single field mirrors the first of the list
             values = [first] if first else []
             for _ in range(d.n(3) if size else 0):
                 value = 1 + d.n(size)

@@ -350,3 +350,16 @@ def test_counted_pages_cost_more_and_hit_the_operating_limit(crm) -> None:
     refused = crm.call("crm.item.list", {"entityTypeId": 2, "start": 0}, expect=429)
     assert refused["error"] == "OPERATION_TIME_LIMIT"
     assert crm.result("crm.item.fields", {"entityTypeId": 2})["fields"]  # other methods go on
+
+
+def test_or_logic_like_and_deprecated_mirrors(crm) -> None:
+    rows = _walk(crm, 2)
+    either = _walk(crm, 2, filter={"0": {"logic": "OR", "0": {"=id": 3}, "1": {"=id": 9}}})
+    assert [r["id"] for r in either] == [3, 9]
+    top = {"entityTypeId": 2, "filter": {"logic": "OR", "=id": 3, ">id": 128}, "select": ["id"]}
+    assert crm.result("crm.item.list", top)["items"] == [{"id": 3}, {"id": 129}, {"id": 130}]
+    like = _walk(crm, 2, filter={"%title": "бета"})
+    assert {r["id"] for r in like} == {r["id"] for r in rows if "бета" in r["title"].lower()}
+    assert like
+    for row in rows:
+        assert row["contactIds"][:1] == ([row["contactId"]] if row["contactId"] else [])
