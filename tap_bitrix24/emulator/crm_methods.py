@@ -173,7 +173,7 @@ def _combine(preds: list[Predicate], logic: str) -> Predicate:
     return lambda s, i: all(p(s, i) for p in preds)
 
 
-def _id_bounds(raw: Any) -> tuple[int, int | None]:
+def _id_floor(raw: Any) -> int:
     """Fast path: the lowest possible id from ``>id``/``>=id`` (camel or UPPER)."""
     low = 0
     if isinstance(raw, dict) and str(raw.get("logic", raw.get("LOGIC", ""))).upper() != "OR":
@@ -182,7 +182,7 @@ def _id_bounds(raw: Any) -> tuple[int, int | None]:
                 low = max(low, php_intval(value) + 1)
             elif key in (">=id", ">=ID"):
                 low = max(low, php_intval(value))
-    return low, None
+    return low
 
 
 # ----------------------------------------------------------------------------- select
@@ -280,7 +280,7 @@ def item_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
     order = _order(params.get("order"), store)
     start = php_intval(params.get("start", 0))
     ids = store.ids
-    low, _ = _id_bounds(raw_filter)
+    low = _id_floor(raw_filter)
     first = bisect_ids(ids, low)
     by_id = not order or (len(order) == 1 and order[0][0].name == "id")
     descending = bool(order) and order[0][1]
