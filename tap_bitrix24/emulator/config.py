@@ -46,6 +46,9 @@ class Settings:
     crm_admin: bool = True
     # "simple" CRM has no leads (crm.settings.mode.get answers 2, leads are refused).
     crm_mode: str = "classic"
+    # What crm.item.list for leads answers in simple mode (UNCERTAIN on a live portal):
+    # "denied" -> 403 ACCESS_DENIED, "empty" -> an empty list (leads hidden, none created).
+    simple_mode_leads: str = "denied"
     # Extra modelled seconds of a crm.item.list page under select '*' / 'UF_*' (UF joins, fm).
     cost_item_select_all: float = 0.02
 
@@ -75,6 +78,8 @@ class Settings:
                 raise ValueError("error_statuses must be 'documented' or 'source'")
             elif key == "crm_mode" and value not in ("classic", "simple"):
                 raise ValueError("crm_mode must be 'classic' or 'simple'")
+            elif key == "simple_mode_leads" and value not in ("denied", "empty"):
+                raise ValueError("simple_mode_leads must be 'denied' or 'empty'")
             staged[key] = value
         if staged.get("time_factor", self.time_factor) <= 0:
             raise ValueError("time_factor must be > 0")

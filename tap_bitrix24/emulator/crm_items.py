@@ -132,8 +132,13 @@ class TypeStore:
         created, updated = self.created(ident), self.updated(ident)
         fm = _fm(t, ident, Draw(self.seed, t, ident, 13 + version)) if t in FM_TYPES else None
         raw: dict[str, Any] = {}
+        sizes = self.sizes
+        value = self._value
         for f in self.itype.fields:
-            raw[f.name] = self._value(f, d, ident, created, updated, raw, fm)
+            if f.dynamic:
+                raw[f.name] = _user_value(f, d, sizes, ident, created)
+            else:
+                raw[f.name] = value(f, d, ident, created, updated, raw, fm)
         return Record(raw, fm)
 
     def _link(self, d: Draw, target: int, percent: int = 70) -> int | None:
@@ -225,7 +230,10 @@ class TypeStore:
         if kind in ("contacts", "companies"):
             target = 3 if kind == "contacts" else 4
             size = self.sizes.get(target, 0)
-            first = row.get("contactId") if kind == "contacts" else row.get("companyId")
+            mirror = "contactId" if kind == "contacts" else "companyId"
+            first = row.get(mirror)
+            if mirror in row and not first:
+                return []  # the deprecated single field mirrors the first of the list
             values = [first] if first else []
             for _ in range(d.n(3) if size else 0):
                 value = 1 + d.n(size)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .crm_items import DATE_TYPES, TypeStore, print_value
-from .crm_schema import FM_TYPES, LEAD, SMART_INVOICE, Field
+from .crm_schema import FM_TYPES, LEAD, SMART_INVOICE, Field, build_types
 from .dates import PortalClock
 from .errors import ApiError
 from .methods import CallResult
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from .portal import CallContext
 
 PAGE = 50
+#: Fields read without deriving the row.
+CHEAP = frozenset({"id", "createdTime", "updatedTime"})
+PRINTED = DATE_TYPES | {"file"}
 _OPERATORS = ("!=%", "!%=", ">=", "<=", "!=", "!@", "=%", "%=", "!%", "@", ">", "<", "%", "=", "!")
 INT_TYPES = frozenset(
     {"integer", "user", "employee", "crm_category", "crm_company", "crm_contact", "crm_lead",
@@ -34,9 +37,12 @@ def _store(params: dict[str, Any], ctx: CallContext) -> TypeStore:
     store = ctx.portal.items.get(entity_type)
     if store is None:
         raise ApiError("NOT_FOUND", "Smart process not found")
-    if entity_type == LEAD and ctx.portal.settings.crm_mode == "simple":
-        # Simple CRM: leads are switched off and reading them is refused.
-        raise ApiError("ACCESS_DENIED", "Access denied.")
+    settings = ctx.portal.settings
+    if entity_type == LEAD and settings.crm_mode == "simple":
+        # Simple CRM: leads are switched off; reading them is refused, or finds none.
+        if settings.simple_mode_leads == "denied":
+            raise ApiError("ACCESS_DENIED", "Access denied.")
+        return EMPTY_LEADS
     return store
 
 
@@ -49,6 +55,9 @@ def _lookup(store: TypeStore) -> dict[str, Field]:
 
 
 # ----------------------------------------------------------------------------- filter
+#: The lead store a simple-mode portal shows with ``simple_mode_leads: "empty"``.
+EMPTY_LEADS = TypeStore(build_types()[LEAD], 0, 0, 0, {})
+
 Predicate = Callable[[TypeStore, int], bool]
 
 
@@ -164,7 +173,7 @@ def _combine(preds: list[Predicate], logic: str) -> Predicate:
     return lambda s, i: all(p(s, i) for p in preds)
 
 
-def _id_bounds(raw: Any) -> tuple[int, int | None]:
+def _id_floor(raw: Any) -> int:
     """Fast path: the lowest possible id from ``>id``/``>=id`` (camel or UPPER)."""
     low = 0
     if isinstance(raw, dict) and str(raw.get("logic", raw.get("LOGIC", ""))).upper() != "OR":
@@ -173,7 +182,7 @@ def _id_bounds(raw: Any) -> tuple[int, int | None]:
                 low = max(low, php_intval(value) + 1)
             elif key in (">=id", ">=ID"):
                 low = max(low, php_intval(value))
-    return low, None
+    return low
 
 
 # ----------------------------------------------------------------------------- select
@@ -205,6 +214,16 @@ class ItemSelect:
                 # standard keys, so array_intersect_key drops every standard field.
                 chosen = [f for f in chosen if f.dynamic]
         self.fields = chosen
+        # (output key, field, 0 = as is / 1 = a single datetime or date / 2 = other printing)
+        self.columns = [
+            (
+                f.upper if f.dynamic and original_uf else f.name,
+                f,
+                1 if f.type in DATE_TYPES and not f.multiple else 2 if f.type in PRINTED else 0,
+            )
+            for f in chosen
+        ]
+        self.cheap = all(f.name in CHEAP for f in chosen)
         self.fm = self.star and store.itype.entity_type_id in FM_TYPES
         self.original_uf = original_uf
         self.uf_heavy = self.star or any(v.upper() == "UF_*" for v in values)
@@ -217,7 +236,6 @@ def render(
 
     File URLs carry the caller's credential (access token or webhook secret), as the portal's.
     """
-    rec = store.record(ident)
     t = store.itype.entity_type_id
 
     def file_url(f: Field, file_id: int) -> dict[str, Any]:
@@ -230,10 +248,21 @@ def render(
         }
 
     out: dict[str, Any] = {}
-    for f in sel.fields:
-        key = f.upper if f.dynamic and sel.original_uf else f.name
-        value = _raw(store, f, ident)
-        out[key] = print_value(f, value, clock, file_url)
+    if sel.cheap:
+        for key, f, _ in sel.columns:
+            out[key] = print_value(f, _raw(store, f, ident), clock)
+        return out if out else []
+    rec = store.record(ident)
+    raw = rec.raw
+    fmt = clock.fmt
+    for key, f, how in sel.columns:
+        value = raw[f.name]
+        if how == 0 or value is None:
+            out[key] = value
+        elif how == 1:
+            out[key] = fmt(value)
+        else:
+            out[key] = print_value(f, value, clock, file_url)
     if sel.fm:
         out["fm"] = [dict(x) for x in rec.fm or []]
     return out if out else []
@@ -251,7 +280,7 @@ def item_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
     order = _order(params.get("order"), store)
     start = php_intval(params.get("start", 0))
     ids = store.ids
-    low, _ = _id_bounds(raw_filter)
+    low = _id_floor(raw_filter)
     first = bisect_ids(ids, low)
     by_id = not order or (len(order) == 1 and order[0][0].name == "id")
     descending = bool(order) and order[0][1]

@@ -52,7 +52,7 @@ class Field:
     deprecated: bool = False
 
     def describe(self) -> dict[str, Any]:
-        """The ``crm.item.fields`` entry."""
+        """The ``crm.item.fields`` entry, keys in the order the docs' examples show."""
         out: dict[str, Any] = {
             "type": self.type,
             "isRequired": self.required,
@@ -60,9 +60,10 @@ class Field:
             "isImmutable": self.immutable,
             "isMultiple": self.multiple,
             "isDynamic": self.dynamic,
-            "title": self.upper if self.dynamic else self.title,
-            "upperName": self.upper,
         }
+        if self.items:
+            out["items"] = [{"ID": str(i), "VALUE": v} for i, v in self.items]
+        out["title"] = self.title
         if self.deprecated:
             out["isDeprecated"] = True
         if self.status_type:
@@ -74,8 +75,7 @@ class Field:
             out["settings"] = dict(self.settings)
         elif self.settings:
             out["settings"] = dict(self.settings)
-        if self.items:
-            out["items"] = [{"ID": str(i), "VALUE": v} for i, v in self.items]
+        out["upperName"] = self.upper
         return out
 
 

@@ -549,6 +549,33 @@ class Dataset:
         self._changed()
         return moved
 
+    def drop_entity(self, entity_type: int, entity_id: int) -> tuple[list[int], list[int]]:
+        """A CRM item was deleted: its activities go with it, like CCrmActivity::DeleteByOwner.
+
+        An activity bound only to the item is deleted; others lose that binding (the next one
+        becomes the primary owner), LAST_UPDATED untouched (raw binding rows, as in Rebind).
+        Returns (deleted activity IDs, unbound activity IDs).
+        """
+        gone = (entity_type, entity_id)
+        orphans: list[int] = []
+        unbound: list[int] = []
+        for pos, ident in enumerate(self.ids):
+            pairs = self.bindings(pos)
+            if gone not in pairs:
+                continue
+            rest = [p for p in pairs if p != gone]
+            if not rest:
+                orphans.append(ident)
+                continue
+            self.bindings_override[ident] = rest
+            self.owner_type[pos], self.owner_id[pos] = rest[0]
+            self._cache.pop(ident, None)
+            unbound.append(ident)
+        self.delete(orphans)
+        self.gone_entities.add(gone)
+        self._changed()
+        return orphans, unbound
+
     def pick_merge(self, rng: random.Random) -> tuple[int, int, int]:
         """A random (type, from_id, into_id): the owner of a random activity into another."""
         pos = rng.randrange(len(self.ids))

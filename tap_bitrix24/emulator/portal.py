@@ -97,7 +97,7 @@ class Stats:
     oauth_requests: int = 0
     oauth_params: Counter[str] = field(default_factory=Counter)  # names the token server got
     mutations: Counter[str] = field(default_factory=Counter)
-    counted_pages: int = 0  # crm.activity.list calls with start >= 0 (each runs a COUNT)
+    counted_pages: int = 0  # activity/item list calls with start >= 0 (each runs a COUNT)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready snapshot."""
@@ -643,9 +643,17 @@ class Portal:
             counts["deleted"] += len(deleted)
             counts["rebound"] += len(rebound)
             changed_items = mutate_items(self.items, item_ops, rng, now)
-            for per_type in changed_items.values():
-                for name, idents in per_type.items():
+            for key, per_type in changed_items.items():
+                for name, idents in list(per_type.items()):
                     counts[f"items_{name}"] += len(idents)
+                dropped: list[int] = []
+                unbound: list[int] = []
+                for ident in per_type["deleted"]:
+                    orphans, moved = ds.drop_entity(int(key), ident)
+                    dropped += orphans
+                    unbound += moved
+                per_type["activities_deleted"] = dropped
+                per_type["activities_unbound"] = unbound
             return {
                 "items": changed_items,
                 "updated": updated,

@@ -247,6 +247,9 @@ def test_simple_crm_mode_refuses_leads(crm) -> None:
     assert error["error"] == "ACCESS_DENIED"
     assert crm.result("crm.item.list", {"entityTypeId": 2})["items"]
     crm.control("POST", "config", {"crm_mode": "nope"}, expect=400)
+    crm.control("POST", "config", {"simple_mode_leads": "empty"})
+    body = crm.call("crm.item.list", {"entityTypeId": 1, "start": 0})
+    assert body["result"] == {"items": []} and body["total"] == 0
 
 
 def test_batch_references_through_items(crm) -> None:
@@ -306,3 +309,57 @@ def test_cli_item_counts() -> None:
     assert item_counts(args) == {"2": 10, "128": 5} and args.crm_admin is False
     with pytest.raises(ValueError, match="TYPE=N"):
         item_counts(build_parser().parse_args(["--items", "x"]))
+
+
+def test_deleting_an_item_takes_its_activities_along(make_api) -> None:
+    api = make_api(activities=400)
+    before = api.control("GET", "truth")
+    bound = {}
+    for ident, pairs in before["bindings"].items():
+        for t, e in pairs:
+            bound.setdefault((t, e), []).append(ident)
+    # A deal with one activity bound to it alone and one with other bindings too, if any.
+    target = max((k for k in bound if k[0] == 2), key=lambda k: len(bound[k]))
+    done = api.control("POST", "mutate", {"items": {"2": {"delete_ids": [target[1]]}}})
+    per_type = done["items"]["2"]
+    after = api.control("GET", "truth")
+    alone = {i for i in bound[target] if before["bindings"][i] == [list(target)]}
+    assert alone and set(bound[target]) - alone  # both cases occur
+    assert {str(i) for i in per_type["activities_deleted"]} == alone
+    assert {str(i) for i in per_type["activities_unbound"]} == set(bound[target]) - alone
+    assert all(list(target) not in pairs for pairs in after["bindings"].values())
+    for ident in set(bound[target]) - alone:
+        assert after["owners"][ident] == after["bindings"][ident][0]
+        assert after["activities"][ident] == before["activities"][ident]
+
+
+def test_counted_pages_cost_more_and_hit_the_operating_limit(crm) -> None:
+    keyset = crm.call("crm.item.list", {"entityTypeId": 2, "start": -1, "select": ["id"]})
+    counted = crm.call("crm.item.list", {"entityTypeId": 2, "start": 0, "select": ["id"]})
+    star = crm.call("crm.item.list", {"entityTypeId": 2, "start": -1})
+    assert keyset["time"]["processing"] == pytest.approx(0.03)
+    assert counted["time"]["processing"] == pytest.approx(0.03 + 2.08 * 130 / 100_000)
+    assert star["time"]["processing"] == pytest.approx(0.05)  # UF joins and more under '*'
+    crm.control(
+        "POST",
+        "config",
+        {"limits": True, "operating_limit": 1.0, "cost_offset_page": 2.0, "bucket_size": 1000.0},
+    )
+    crm.control("POST", "limits/reset")
+    crm.call("crm.item.list", {"entityTypeId": 2, "start": 0})
+    refused = crm.call("crm.item.list", {"entityTypeId": 2, "start": 0}, expect=429)
+    assert refused["error"] == "OPERATION_TIME_LIMIT"
+    assert crm.result("crm.item.fields", {"entityTypeId": 2})["fields"]  # other methods go on
+
+
+def test_or_logic_like_and_deprecated_mirrors(crm) -> None:
+    rows = _walk(crm, 2)
+    either = _walk(crm, 2, filter={"0": {"logic": "OR", "0": {"=id": 3}, "1": {"=id": 9}}})
+    assert [r["id"] for r in either] == [3, 9]
+    top = {"entityTypeId": 2, "filter": {"logic": "OR", "=id": 3, ">id": 128}, "select": ["id"]}
+    assert crm.result("crm.item.list", top)["items"] == [{"id": 3}, {"id": 129}, {"id": 130}]
+    like = _walk(crm, 2, filter={"%title": "бета"})
+    assert {r["id"] for r in like} == {r["id"] for r in rows if "бета" in r["title"].lower()}
+    assert like
+    for row in rows:
+        assert row["contactIds"][:1] == ([row["contactId"]] if row["contactId"] else [])
