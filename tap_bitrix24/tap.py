@@ -47,6 +47,9 @@ from tap_bitrix24.streams.items import FIXED_TYPES, ItemsStream, ItemType, is_it
 from tap_bitrix24.streams.schema import build_schema
 from tap_bitrix24.streams.walking import ListWalkStream
 
+LEAD = 1
+SIMPLE_CRM = 2  # crm.settings.mode.get: 1 classic, 2 simple (no leads)
+
 STREAM_NAMES = {
     ActivitiesStream.name,
     ActivityBindingsStream.name,
@@ -134,9 +137,9 @@ class TapBitrix24(ConfigCheckingTap):
         """Stream name -> (CRM type, its ``crm.item.fields``) for every type this portal has.
 
         Smart processes come from ``crm.type.list``, which answers CRM administrators only:
-        anyone else gets the fixed types and one warning. A type the portal lacks (leads in
-        simple CRM mode) has no fields, hence no stream. Two requests in all (the fields of
-        up to 50 types come in one batch).
+        anyone else gets the fixed types and one warning. A type the portal lacks has no
+        fields, hence no stream; leads in simple CRM mode (``crm.settings.mode.get``) neither.
+        Two requests in all (the fields of up to 49 types and the mode come in one batch).
         """
         titles = {t: name.title() for t, name in FIXED_TYPES.items()}
         titles[31] = "Invoices"
@@ -154,10 +157,14 @@ class TapBitrix24(ConfigCheckingTap):
             )
         found: dict[str, tuple[ItemType, dict[str, dict[str, Any]]]] = {}
         order = list(titles)
-        for start in range(0, len(order), MAX_COMMANDS):
-            part = order[start : start + MAX_COMMANDS]
-            call = BatchCall({f"t{t}": ("crm.item.fields", {"entityTypeId": t}) for t in part})
-            result = self.client.call_batch(call, keep=frozenset({"ACCESS_DENIED"}))
+        kept = frozenset({"ACCESS_DENIED", "ERROR_METHOD_NOT_FOUND"})
+        for start in range(0, len(order), MAX_COMMANDS - 1):
+            part = order[start : start + MAX_COMMANDS - 1]
+            commands = {f"t{t}": ("crm.item.fields", {"entityTypeId": t}) for t in part}
+            commands["mode"] = ("crm.settings.mode.get", {})
+            result = self.client.call_batch(BatchCall(commands), keep=kept)
+            if result.result.get("mode") == SIMPLE_CRM:
+                part = [t for t in part if t != LEAD]  # simple CRM: leads are switched off
             for entity_type in part:
                 answer = result.result.get(f"t{entity_type}")
                 fields = answer.get("fields") if isinstance(answer, dict) else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .crm_items import DATE_TYPES, TypeStore, print_value
@@ -299,7 +300,7 @@ def item_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
         matched = [ids[p] for p in range(first, len(ids)) if all(q(store, ids[p]) for q in preds)]
         if order and not by_id:
             for f, desc in reversed(order):
-                matched.sort(key=lambda i, f=f: _sort_key(store, f, i), reverse=desc)
+                matched.sort(key=partial(_sort_key, store, f), reverse=desc)
         elif descending:
             matched.reverse()
         offset = 0 if start < 0 else start // PAGE * PAGE

@@ -280,8 +280,11 @@ def test_a_non_admin_webhook_gets_the_fixed_types_and_one_warning(caplog):
         assert len(warnings) == 1 and "smart processes" in warnings[0].getMessage()
 
 
-def test_a_simple_crm_portal_has_no_leads_stream():
-    with EmulatorServer(activities=20, seed=2, webhook_secret=SECRET, crm_mode="simple") as server:
+@pytest.mark.parametrize("leads", ["denied", "empty"])
+def test_a_simple_crm_portal_has_no_leads_stream(leads):
+    with EmulatorServer(
+        activities=20, seed=2, webhook_secret=SECRET, crm_mode="simple", simple_mode_leads=leads
+    ) as server:
         catalog = discover(fast_config(server))
         names = {s["tap_stream_id"] for s in catalog["streams"]}
         assert "leads" not in names and "deals" in names
