@@ -270,6 +270,16 @@ def test_a_killed_item_sync_resumes_from_its_last_state(tmp_path):
         assert len(emitted) - len(truth) <= 2500 * 3  # only the batches in flight, again
 
 
+def test_unknown_field_types_are_strings_with_one_warning(west, caplog):
+    with caplog.at_level(logging.WARNING):
+        catalog = discover(fast_config(west))
+    notes = [r.getMessage() for r in caplog.records if "unknown Bitrix24 types" in r.getMessage()]
+    assert len(notes) == 1 and "rest_1_rating" in notes[0]
+    deals = next(s for s in catalog["streams"] if s["tap_stream_id"] == "deals")
+    app_field = next(n for n in deals["schema"]["properties"] if f"deals.{n} (" in notes[0])
+    assert deals["schema"]["properties"][app_field]["type"] == ["string", "null"]
+
+
 def test_a_non_admin_webhook_gets_the_fixed_types_and_one_warning(caplog):
     with EmulatorServer(activities=20, seed=2, webhook_secret=SECRET, crm_admin=False) as server:
         with caplog.at_level(logging.WARNING):
