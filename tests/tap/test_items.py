@@ -148,9 +148,20 @@ def test_schema_titles_descriptions_and_types_come_from_crm_item_fields(west):
     assert top["metadata"]["selected-by-default"] is False
 
 
-@pytest.mark.parametrize(("stream", "count"), [("deals", 12_000), ("contacts", 6_000)])
+@pytest.mark.parametrize(
+    ("stream", "count"),
+    [
+        ("deals", 12_000),
+        ("contacts", 6_000),
+        ("leads", 5_100),
+        ("companies", 2_600),
+        ("quotes", 900),
+        ("invoices", 7_400),
+        ("smart_process_1032", 5_000),
+    ],
+)
 def test_first_sync_takes_at_most_ceil_n_over_2500_plus_10_requests(stream, count):
-    entity_type = TYPE_OF[stream]
+    entity_type = _entity_type(stream)
     with EmulatorServer(
         activities=20, seed=3, webhook_secret=SECRET, items={entity_type: count}
     ) as server:
