@@ -104,7 +104,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         "start_date",
         th.DateTimeType,
         title="Start date",
-        description="First sync reads activities with LAST_UPDATED >= start_date "
+        description="First sync reads activities with LAST_UPDATED >= start_date and CRM items "
+        "with updatedTime >= start_date "
         "(a date or an ISO 8601 date-time; without an offset it is read as UTC).",
     ),
     th.Property(
@@ -116,6 +117,16 @@ CONFIG_SCHEMA = th.PropertiesList(
         "Every key is checked against crm.activity.fields; a typo is refused. Values must suit "
         'the field: true/false (or "Y"/"N") for Y/N fields such as COMPLETED (sent as Y/N), '
         "whole numbers for integer, user and enum fields; anything else is refused.",
+    ),
+    th.Property(
+        "item_filters",
+        th.ObjectType(additional_properties=True),
+        examples=[{"deals": {"categoryId": 0, "!stageId": "LOSE"}}],
+        title="Filters of CRM item streams",
+        description="Extra crm.item.list filter per item stream, e.g. "
+        '{"deals": {"categoryId": 0}, "smart_process_1038": {"assignedById": 5}}. Keys are '
+        "the fields crm.item.fields lists for that type (camelCase such as stageId, or the "
+        "upperName such as STAGE_ID); an unknown field or stream is refused.",
     ),
     th.Property(
         "include_communications",
@@ -141,7 +152,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         "the portal; with a filter, activities that merely left it are not tombstoned (the "
         "missing IDs are checked without the filter: candidates/2500 more requests). The walk "
         "also reads owners, so activities and bindings that CRM merges moved are read again. "
-        "Keeps the known IDs and owners in STATE (about 4 bytes per activity).",
+        "Keeps the known IDs and owners in STATE (about 4 bytes per activity). CRM item "
+        "streams tombstone deleted items the same way (their own ID walk).",
     ),
     th.Property(
         "pagination",
@@ -247,6 +259,7 @@ class Settings:
     token_store_path: Path | None = None
     start_date: datetime | None = None
     filter: dict[str, Any] = field(default_factory=dict)
+    item_filters: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _is_loopback(host: str) -> bool:
@@ -431,6 +444,7 @@ def parse_settings(config: dict[str, Any]) -> Settings:
         **_plain_values(config),
         "start_date": parse_start_date(config.get("start_date")),
         "filter": _filter(config.get("filter")),
+        "item_filters": _item_filters(config.get("item_filters")),
     }
     if webhook:
         rest_base, user_id, secret = _webhook(webhook)
@@ -472,3 +486,15 @@ def parse_settings(config: dict[str, Any]) -> Settings:
 
 def _filter(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, dict) else {}
+
+
+def _item_filters(value: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, dict):
+        return {}
+    for stream, condition in value.items():
+        if not isinstance(condition, dict):
+            raise ConfigError(
+                f"item_filters: the filter of stream '{stream}' must be an object such as "
+                '{"stageId": "NEW"}'
+            )
+    return {str(k): dict(v) for k, v in value.items()}

@@ -10,6 +10,7 @@ import copy
 import io
 import logging
 import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import IO, Any
@@ -23,9 +24,11 @@ from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
 
 from tap_bitrix24.client.auth import OAuthAuth, TokenStore, WebhookAuth
+from tap_bitrix24.client.batch import MAX_COMMANDS, BatchCall
+from tap_bitrix24.client.errors import Bitrix24Error
 from tap_bitrix24.client.redact import install_log_redaction, redact
 from tap_bitrix24.client.transport import Bitrix24Client, RetryPolicy
-from tap_bitrix24.errors import StateError, TapError
+from tap_bitrix24.errors import ConfigError, StateError, TapError
 from tap_bitrix24.sdk_private import STATE_LOGGER, UNSORTED_WARNING, ConfigCheckingTap
 from tap_bitrix24.settings import (
     CONFIG_SCHEMA,
@@ -39,8 +42,14 @@ from tap_bitrix24.streams.communications import SCHEMA as COMMUNICATIONS_SCHEMA
 from tap_bitrix24.streams.communications import ActivityCommunicationsStream
 from tap_bitrix24.streams.deletions import DELETED_AT
 from tap_bitrix24.streams.filters import validate_filter
+from tap_bitrix24.streams.item_filters import validate_item_filter
+from tap_bitrix24.streams.item_schema import unknown_types
+from tap_bitrix24.streams.items import FIXED_TYPES, ItemsStream, ItemType, is_item_stream
 from tap_bitrix24.streams.schema import build_schema
-from tap_bitrix24.streams.walking import ActivityWalkStream
+from tap_bitrix24.streams.walking import ListWalkStream
+
+LEAD = 1
+SIMPLE_CRM = 2  # crm.settings.mode.get: 1 classic, 2 simple (no leads)
 
 STREAM_NAMES = {
     ActivitiesStream.name,
@@ -126,6 +135,103 @@ class TapBitrix24(ConfigCheckingTap):
             return {}
         return validate_filter(self.settings.filter, self.activity_fields)
 
+    @cached_property
+    def item_types(self) -> dict[str, tuple[ItemType, dict[str, dict[str, Any]]]]:
+        """Stream name -> (CRM type, its ``crm.item.fields``) for every type this portal has.
+
+        Smart processes come from ``crm.type.list``, which answers CRM administrators only:
+        anyone else gets the fixed types and one warning. A type the portal lacks has no
+        fields, hence no stream; leads in simple CRM mode (``crm.settings.mode.get``) neither.
+        Two requests in all (the fields of up to 49 types and the mode come in one batch).
+        """
+        titles = {t: name.title() for t, name in FIXED_TYPES.items()}
+        titles[31] = "Invoices"
+        try:
+            for item in self._smart_processes():
+                titles[int(item["entityTypeId"])] = str(item.get("title") or "")
+        except Bitrix24Error as exc:
+            if exc.code != "ACCESS_DENIED":
+                raise
+            self.logger.warning(
+                "The webhook user is not a CRM administrator (crm.type.list: ACCESS_DENIED), so "
+                "smart processes cannot be listed and have no streams; only %s are extracted, "
+                "and only the items this user may read. Use an administrator's webhook.",
+                ", ".join(FIXED_TYPES.values()),
+            )
+        found: dict[str, tuple[ItemType, dict[str, dict[str, Any]]]] = {}
+        order = list(titles)
+        kept = frozenset({"ACCESS_DENIED", "ERROR_METHOD_NOT_FOUND"})
+        for start in range(0, len(order), MAX_COMMANDS - 1):
+            part = order[start : start + MAX_COMMANDS - 1]
+            commands = {f"t{t}": ("crm.item.fields", {"entityTypeId": t}) for t in part}
+            commands["mode"] = ("crm.settings.mode.get", {})
+            result = self.client.call_batch(BatchCall(commands), keep=kept)
+            if result.result.get("mode") == SIMPLE_CRM:
+                part = [t for t in part if t != LEAD]  # simple CRM: leads are switched off
+            for entity_type in part:
+                answer = result.result.get(f"t{entity_type}")
+                fields = answer.get("fields") if isinstance(answer, dict) else None
+                if not isinstance(fields, dict) or "id" not in fields:
+                    continue  # the portal has no such type (or does not show it)
+                item_type = ItemType(entity_type, titles[entity_type])
+                found[item_type.stream_name] = (item_type, fields)
+        strange = {
+            f"{name}.{field}": kind
+            for name, (_, fields) in found.items()
+            for field, kind in unknown_types(fields).items()
+        }
+        if strange:
+            self.logger.warning(
+                "Fields of unknown Bitrix24 types are extracted as strings: %s",
+                ", ".join(f"{k} ({v})" for k, v in sorted(strange.items())),
+            )
+        return found
+
+    def _smart_processes(self) -> list[dict[str, Any]]:
+        """Every ``crm.type.list`` entry (50 a page)."""
+        types: list[dict[str, Any]] = []
+        start: int | None = 0
+        while start is not None:
+            body = self.client.call("crm.type.list", {"start": start})
+            result = body.get("result")
+            page = result.get("types") if isinstance(result, dict) else None
+            types.extend(t for t in page or [] if isinstance(t, dict) and t.get("entityTypeId"))
+            start = int(body["next"]) if body.get("next") is not None else None
+        return types
+
+    def item_filter(self, stream: str) -> dict[str, Any]:
+        """The checked ``item_filters`` entry of an item stream (empty when unset)."""
+        return self._checked_item_filters.get(stream, {})
+
+    @cached_property
+    def _checked_item_filters(self) -> dict[str, dict[str, Any]]:
+        types = self.item_types
+        checked = {}
+        for stream, condition in self.settings.item_filters.items():
+            if stream not in types:
+                raise ConfigError(
+                    f"item_filters: this portal has no item stream '{stream}' (it has: "
+                    + ", ".join(types)
+                    + ")"
+                )
+            checked[stream] = validate_item_filter(stream, condition, types[stream][1])
+        return checked
+
+    def _wants_items(self) -> bool:
+        """Whether to discover CRM item types: in discovery, or when the catalog selects one.
+
+        Listing the types costs two requests; a sync without a catalog cannot select item
+        streams (they are not selected by default), so it does without them, as does a run
+        whose catalog selects only activity streams.
+        """
+        catalog = self.input_catalog
+        if catalog is None:
+            return self._discovering
+        return any(
+            is_item_stream(entry.tap_stream_id) and entry.metadata.root.selected
+            for entry in catalog.streams
+        )
+
     def portal_now(self) -> datetime:
         """The portal's clock (``server.time``), in UTC."""
         body = self.client.call("server.time")
@@ -135,8 +241,11 @@ class TapBitrix24(ConfigCheckingTap):
             return datetime.now(timezone.utc)
 
     @override
-    def discover_streams(self) -> list[ActivityWalkStream]:
-        """``activities`` (schema from the portal's fields), its bindings and communications."""
+    def discover_streams(self) -> list[ListWalkStream]:
+        """Activities, their bindings and communications, and one stream per CRM item type.
+
+        Schemas come from ``crm.activity.fields`` and each type's ``crm.item.fields``.
+        """
         self.settings  # noqa: B018 - fail early on a bad setting
         self.checked_filter  # noqa: B018 - and on a bad filter, before any data moves
         settings = self.settings
@@ -149,16 +258,36 @@ class TapBitrix24(ConfigCheckingTap):
         )
         if settings.detect_deletes:
             schema["properties"][DELETED_AT] = {"type": ["string", "null"], "format": "date-time"}
-        return [
+        streams: list[ListWalkStream] = [
             ActivitiesStream(self, schema),
             ActivityBindingsStream(self, BINDINGS_SCHEMA),
             ActivityCommunicationsStream(self, COMMUNICATIONS_SCHEMA),
         ]
+        if self._wants_items():
+            self._checked_item_filters  # noqa: B018 - a bad item filter fails before data moves
+            streams += [
+                ItemsStream(self, item_type, fields, detect_deletes=settings.detect_deletes)
+                for item_type, fields in self.item_types.values()
+            ]
+        return streams
+
+    _discovering = False  # set by discovery: list every stream, CRM item streams included
+
+    @override
+    def run_discovery(self) -> str:
+        """``--discover``: the catalog of every stream, CRM item streams included."""
+        self._discovering = True
+        return super().run_discovery()
+
+    def discover_all(self) -> dict[str, Any]:
+        """The catalog ``--discover`` writes, as a dict (build the tap with setup_mapper=False)."""
+        self._discovering = True
+        return self.catalog_dict
 
     @override
     def load_state(self, state: dict[str, Any]) -> None:
         """Refuse a STATE that is not this tap's before any data moves."""
-        check_state(state, STREAM_NAMES)
+        check_state(state, STREAM_NAMES, is_item_stream)
         super().load_state(state)
 
     @classmethod
@@ -238,15 +367,17 @@ def _readable_json(handle: IO[str] | None, option: str, expected: str) -> IO[str
     return io.StringIO(text)
 
 
-def check_state(state: Any, streams: set[str]) -> None:
-    """Check that ``state`` is a Singer STATE of this tap's streams."""
+def check_state(
+    state: Any, streams: set[str], also: Callable[[str], bool] = lambda name: False
+) -> None:
+    """Check that ``state`` is a Singer STATE of this tap's streams (or names ``also`` takes)."""
     hint = "pass the last STATE this tap emitted, or none for a full sync"
     if not isinstance(state, dict):
         raise StateError(f"the state must be a JSON object; {hint}")
     bookmarks = state.get("bookmarks", {})
     if not isinstance(bookmarks, dict):
         raise StateError(f"the state's 'bookmarks' must be an object; {hint}")
-    unknown = sorted(set(bookmarks) - streams)
+    unknown = sorted(name for name in set(bookmarks) - streams if not also(name))
     if unknown:
         raise StateError(
             "the state holds bookmarks for stream(s) this tap does not have: "

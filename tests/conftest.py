@@ -80,25 +80,39 @@ def run_tap(
     state: dict[str, Any] | None = None,
     *,
     streams: list[str] | None = None,
+    catalog: dict[str, Any] | None = None,
 ) -> SyncResult:
     """Run a full sync in this process and capture its Singer output.
 
-    ``streams`` selects exactly those streams (default: the tap's default selection).
+    ``streams`` selects exactly those streams (default: the tap's default selection), from a
+    fresh discovery (``selected_catalog``) unless ``catalog`` is given.
     """
     from tap_bitrix24.tap import TapBitrix24
 
-    catalog = None
-    if streams is not None:
-        catalog = TapBitrix24(config=config).catalog_dict
-        for entry in catalog["streams"]:
-            for meta in entry["metadata"]:
-                if meta["breadcrumb"] == []:
-                    meta["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    if streams is not None and catalog is None:
+        catalog = selected_catalog(config, streams)
     buffer = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")  # the writer needs .buffer
     with redirect_stdout(buffer):
         TapBitrix24(config=config, state=state, catalog=catalog, validate_config=True).sync_all()
     buffer.flush()
     return parse_singer(buffer.buffer.getvalue().decode("utf-8"))
+
+
+def discover(config: dict[str, Any]) -> dict[str, Any]:
+    """The catalog ``--discover`` writes (CRM item streams included)."""
+    from tap_bitrix24.tap import TapBitrix24
+
+    return TapBitrix24(config=config, setup_mapper=False).discover_all()
+
+
+def selected_catalog(config: dict[str, Any], streams: list[str]) -> dict[str, Any]:
+    """A discovered catalog with exactly ``streams`` selected."""
+    catalog = discover(config)
+    for entry in catalog["streams"]:
+        for meta in entry["metadata"]:
+            if meta["breadcrumb"] == []:
+                meta["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog
 
 
 def run_cli(

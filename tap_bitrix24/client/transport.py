@@ -197,6 +197,18 @@ class Bitrix24Client:
             on_backoff=self.log_backoff,
         )
 
+    def call_batch(self, call: BatchCall, keep: frozenset[str] = frozenset()) -> BatchResult:
+        """Run one ``batch`` outside any stream (discovery); ``keep`` as in :meth:`batch`."""
+
+        def post(sub: BatchCall) -> requests.Response:
+            request = requests.Request("POST", self.url("batch"), json=sub.body())
+            prepared = self.session.prepare_request(request)
+            response = self.session.send(self.auth(prepared), timeout=self.timeout)
+            self.check(response)
+            return response
+
+        return self.batch(call, post, keep=keep)
+
     def retrying(
         self,
         send: Callable[[], requests.Response],
@@ -401,20 +413,21 @@ class Bitrix24Client:
         post: Callable[[BatchCall], requests.Response],
         tries: int | None = None,
         knobs: Knobs | None = None,
+        keep: frozenset[str] = frozenset(),
     ) -> BatchResult:
         """Run ``call`` (``post`` sends one attempt), judging every command by its error code.
 
         Transient codes are retried like a failed request: an independent batch re-sends only
         the failed commands; a chained batch is retried when its first command failed (nothing
-        progressed), and a later failure just ends the chain. ``NOT_FOUND`` stays in the
-        result's ``errors`` for the caller ("gone"); any other code ends the run.
+        progressed), and a later failure just ends the chain. ``NOT_FOUND`` (and the codes in
+        ``keep``) stay in the result's ``errors`` for the caller; any other code ends the run.
         """
         outcome = BatchResult()
         pending = [call]
 
         def send() -> requests.Response:
             response = post(pending[0])
-            retry = self._absorb(pending[0], self.json(response), outcome)
+            retry = self._absorb(pending[0], self.json(response), outcome, keep)
             if retry is not None:
                 pending[0] = pending[0].only(retry.names)
                 raise retry.error
@@ -423,7 +436,13 @@ class Bitrix24Client:
         self.retrying(send, call.methods(), tries, knobs)
         return outcome
 
-    def _absorb(self, call: BatchCall, body: dict[str, Any], outcome: BatchResult) -> _Retry | None:
+    def _absorb(
+        self,
+        call: BatchCall,
+        body: dict[str, Any],
+        outcome: BatchResult,
+        keep: frozenset[str] = frozenset(),
+    ) -> _Retry | None:
         """Merge one batch answer into ``outcome``; return what to re-send, if anything."""
         result = BatchResult.from_body(body)
         # Sub-calls report a running sum; the last one of each method holds this request's
@@ -441,7 +460,7 @@ class Bitrix24Client:
                 code = str(error.get("error") or "")
                 description = str(error.get("error_description") or "")
                 kind = kind_of(code)
-                if code == "NOT_FOUND":
+                if code == "NOT_FOUND" or code in keep:
                     outcome.errors[name] = error
                     continue
                 if kind is Kind.FATAL:

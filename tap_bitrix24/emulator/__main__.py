@@ -39,7 +39,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--require-https", action=argparse.BooleanOptionalAction, default=False)
     p.add_argument("--error-statuses", choices=("documented", "source"), default="documented")
+    for flag, _ in ITEM_FLAGS:
+        p.add_argument(f"--{flag}", type=int, default=None, metavar="N", help="items of the type")
+    p.add_argument(
+        "--items",
+        action="append",
+        default=[],
+        metavar="TYPE=N",
+        help="items of any CRM type by entityTypeId, e.g. 128=500 (repeatable)",
+    )
+    p.add_argument("--crm-admin", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--crm-mode", choices=("classic", "simple"), default="classic")
     return p
+
+
+#: CLI flag -> entityTypeId of the fixed CRM types.
+ITEM_FLAGS = (
+    ("leads", 1),
+    ("deals", 2),
+    ("contacts", 3),
+    ("companies", 4),
+    ("quotes", 7),
+    ("smart-invoices", 31),
+)
+
+
+def item_counts(args: argparse.Namespace) -> dict[str, int]:
+    """``--deals 10 --items 128=5`` -> ``{"2": 10, "128": 5}``; ValueError on a bad pair."""
+    counts: dict[str, int] = {}
+    for flag, entity_type in ITEM_FLAGS:
+        value = getattr(args, flag.replace("-", "_"))
+        if value is not None:
+            counts[str(entity_type)] = value
+    for pair in args.items:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip().isdigit() or not value.strip().isdigit():
+            raise ValueError(f"--items expects TYPE=N (e.g. 128=500), got {pair!r}")
+        counts[key.strip()] = int(value)
+    return counts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         server = EmulatorServer(
+            items=item_counts(args),
+            crm_admin=args.crm_admin,
+            crm_mode=args.crm_mode,
             activities=args.activities,
             seed=args.seed,
             webhook_secret=args.webhook_secret,

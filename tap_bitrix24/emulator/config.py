@@ -42,6 +42,15 @@ class Settings:
     # CCrmActivity::SaveCommunications deletes and re-inserts an activity's communications
     # (new IDs) on every save with communications; false keeps their IDs across updates.
     rekey_communications: bool = True
+    # crm.type.list answers only CRM admins (isCrmAdmin); false models a non-admin webhook.
+    crm_admin: bool = True
+    # "simple" CRM has no leads (crm.settings.mode.get answers 2, leads are refused).
+    crm_mode: str = "classic"
+    # What crm.item.list for leads answers in simple mode (UNCERTAIN on a live portal):
+    # "denied" -> 403 ACCESS_DENIED, "empty" -> an empty list (leads hidden, none created).
+    simple_mode_leads: str = "denied"
+    # Extra modelled seconds of a crm.item.list page under select '*' / 'UF_*' (UF joins, fm).
+    cost_item_select_all: float = 0.02
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update; unknown keys or bad values raise ValueError."""
@@ -67,6 +76,10 @@ class Settings:
                 value = list(value)
             elif key == "error_statuses" and value not in ("documented", "source"):
                 raise ValueError("error_statuses must be 'documented' or 'source'")
+            elif key == "crm_mode" and value not in ("classic", "simple"):
+                raise ValueError("crm_mode must be 'classic' or 'simple'")
+            elif key == "simple_mode_leads" and value not in ("denied", "empty"):
+                raise ValueError("simple_mode_leads must be 'denied' or 'empty'")
             staged[key] = value
         if staged.get("time_factor", self.time_factor) <= 0:
             raise ValueError("time_factor must be > 0")

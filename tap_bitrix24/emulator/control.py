@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 if TYPE_CHECKING:
     from .portal import Portal
@@ -34,6 +35,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "limits/reset"): lambda p, b: _ok(p.reset_limits),
     ("GET", "truth"): lambda p, b: p.truth(),
     ("GET", "truth/communications"): lambda p, b: p.truth_communications(),
+    ("GET", "truth/items"): lambda p, b: p.truth_items(**b),
     ("POST", "merge"): lambda p, b: p.merge(**b),
     ("POST", "mutate"): lambda p, b: p.mutate(**b),
     ("POST", "schedule"): lambda p, b: p.schedule(**b),
@@ -49,8 +51,10 @@ ROUTES: dict[tuple[str, str], Handler] = {
 }
 
 
-def handle_control(portal: Portal, http_method: str, path: str, body: bytes) -> tuple[int, bytes]:
-    """Answer ``/_emulator/<route>``: (status, JSON body)."""
+def handle_control(
+    portal: Portal, http_method: str, path: str, body: bytes, query: str = ""
+) -> tuple[int, bytes]:
+    """Answer ``/_emulator/<route>``: (status, JSON body); query parameters join the body."""
     route = path[len("/_emulator/") :].strip("/")
     handler = ROUTES.get((http_method, route))
     if handler is None:
@@ -63,6 +67,8 @@ def handle_control(portal: Portal, http_method: str, path: str, body: bytes) -> 
         return 400, _dump({"error": "body must be JSON"})
     if not isinstance(payload, dict):
         return 400, _dump({"error": "body must be a JSON object"})
+    for key, value in parse_qsl(query):
+        payload.setdefault(key, value)
     try:
         return 200, _dump(handler(portal, payload))
     except (ValueError, TypeError) as exc:

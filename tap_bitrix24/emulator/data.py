@@ -98,6 +98,8 @@ class Dataset:
         # from one auto-increment above every generated ID, like b_crm_act_comm.ID).
         self.comm_base: dict[int, int] = {}
         self.gone_entities: set[tuple[int, int]] = set()  # merged away: (type, id)
+        # CRM items, when the portal models them: (type, id) -> exists, or None (not modelled).
+        self.item_exists: Callable[[int, int], bool | None] | None = None
         self.generation = 0
         self.max_id_ever = 0
         self.owner_max = max(50, count // 4)
@@ -390,7 +392,11 @@ class Dataset:
         )
 
     def entity_exists(self, entity_type: int, entity_id: int) -> bool:
-        """CRM entities are 1..owner_max of every type, minus the merged-away ones."""
+        """The portal's CRM items where modelled; else 1..owner_max minus the merged-away ones."""
+        if self.item_exists is not None:
+            known = self.item_exists(entity_type, entity_id)
+            if known is not None:
+                return known
         if not 1 <= entity_id <= self.owner_max:
             return False
         return (entity_type, entity_id) not in self.gone_entities
@@ -398,7 +404,7 @@ class Dataset:
     def _live_entity(self, entity_type: int, rng: random.Random) -> int:
         for _ in range(100):
             entity_id = 1 + rng.randrange(self.owner_max)
-            if (entity_type, entity_id) not in self.gone_entities:
+            if self.entity_exists(entity_type, entity_id):
                 return entity_id
         raise ValueError(f"no CRM entity of type {entity_type} is left")
 
@@ -542,6 +548,33 @@ class Dataset:
         self.gone_entities.add(old)
         self._changed()
         return moved
+
+    def drop_entity(self, entity_type: int, entity_id: int) -> tuple[list[int], list[int]]:
+        """A CRM item was deleted: its activities go with it, like CCrmActivity::DeleteByOwner.
+
+        An activity bound only to the item is deleted; others lose that binding (the next one
+        becomes the primary owner), LAST_UPDATED untouched (raw binding rows, as in Rebind).
+        Returns (deleted activity IDs, unbound activity IDs).
+        """
+        gone = (entity_type, entity_id)
+        orphans: list[int] = []
+        unbound: list[int] = []
+        for pos, ident in enumerate(self.ids):
+            pairs = self.bindings(pos)
+            if gone not in pairs:
+                continue
+            rest = [p for p in pairs if p != gone]
+            if not rest:
+                orphans.append(ident)
+                continue
+            self.bindings_override[ident] = rest
+            self.owner_type[pos], self.owner_id[pos] = rest[0]
+            self._cache.pop(ident, None)
+            unbound.append(ident)
+        self.delete(orphans)
+        self.gone_entities.add(gone)
+        self._changed()
+        return orphans, unbound
 
     def pick_merge(self, rng: random.Random) -> tuple[int, int, int]:
         """A random (type, from_id, into_id): the owner of a random activity into another."""

@@ -161,52 +161,6 @@ def binding_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
     return CallResult(result, ctx.portal.settings.cost_other)
 
 
-ITEM_PAGE = 50
-
-
-def _int_list(value: Any) -> list[int]:
-    """A PHP array (list, or dict from a bracket query) or a scalar, as integers."""
-    if isinstance(value, dict):
-        value = list(value.values())
-    if not isinstance(value, list):
-        value = [value]
-    return [php_intval(v) for v in value]
-
-
-def item_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
-    """``crm.item.list``, minimal: which CRM entities of a type exist (``id`` only).
-
-    Filters ``@id``, ``=id``/``id`` and ``>id``; ID ascending, 50 a page; ``start=-1``
-    skips the count like the activity list.
-    """
-    entity_type = php_intval(params.get("entityTypeId", 0))
-    if entity_type <= 0:
-        raise ApiError("NOT_FOUND", "Smart process not found")
-    ds = ctx.portal.data
-    flt = params.get("filter") or {}
-    if not isinstance(flt, dict):
-        raise ApiError("", "Parameter 'filter' must be array.")
-    wanted: list[int] | None = None
-    for key in ("@id", "=id", "id"):
-        if key in flt:
-            wanted = sorted(set(_int_list(flt[key])))
-    after = php_intval(flt.get(">id", 0))
-    start = parse_start(params)
-    if wanted is None:
-        wanted = list(range(max(1, after + 1), ds.owner_max + 1))
-    found = [i for i in wanted if i > after and ds.entity_exists(entity_type, i)]
-    offset = max(0, start)
-    page = found[offset : offset + ITEM_PAGE]
-    more = offset + ITEM_PAGE < len(found)
-    return CallResult(
-        {"items": [{"id": i} for i in page]},
-        ctx.portal.settings.cost_other,
-        next=offset + ITEM_PAGE if more and start >= 0 else None,
-        total=len(found) if start >= 0 else None,
-        rows=len(page),
-    )
-
-
 def fields_method(params: dict[str, Any], ctx: CallContext) -> CallResult:
     """``crm.activity.fields``: the recorded answer, key order intact."""
     return CallResult(activity_fields(), ctx.portal.settings.cost_other)
@@ -250,7 +204,6 @@ METHODS: dict[str, tuple[Handler, str | None]] = {
     "crm.activity.fields": (fields_method, "crm"),
     "crm.activity.binding.list": (binding_list, "crm"),
     "crm.activity.communication.fields": (communication_fields_method, "crm"),
-    "crm.item.list": (item_list, "crm"),
     "server.time": (server_time, None),
     "profile": (profile, None),
     "scope": (scope, None),

@@ -20,6 +20,9 @@ from urllib.parse import unquote
 from .auth import Caller, OAuthError, TokenStore, bearer
 from .batch import run_batch
 from .config import Settings
+from .crm_items import TypeStore, build_stores, check_item_ops, mutate_items
+from .crm_methods import CRM_METHODS, ItemSelect, render
+from .crm_schema import build_types
 from .data import Dataset
 from .dates import PortalClock
 from .errors import ApiError
@@ -38,6 +41,8 @@ from .php import encode_tree, parse_str
 JSON_TYPE = "application/json; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
 MUTATION_KEYS = ("update", "insert", "delete", "rebind", "merge")
+HANDLERS = {**METHODS, **CRM_METHODS}
+DEFAULT_ITEMS = 2000  # items per CRM type unless configured (at least the activities' owners)
 #: Schedule keys naming exact activities (lists of IDs), e.g. ``delete_ids``.
 MUTATION_ID_KEYS = ("update_ids", "delete_ids", "rebind_ids")
 
@@ -92,7 +97,7 @@ class Stats:
     oauth_requests: int = 0
     oauth_params: Counter[str] = field(default_factory=Counter)  # names the token server got
     mutations: Counter[str] = field(default_factory=Counter)
-    counted_pages: int = 0  # crm.activity.list calls with start >= 0 (each runs a COUNT)
+    counted_pages: int = 0  # activity/item list calls with start >= 0 (each runs a COUNT)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready snapshot."""
@@ -125,6 +130,7 @@ class Portal:
         refresh_token: str = "emulator-refresh-0",
         utc_offset: str = "+03:00",
         anchor: int | None = None,
+        items: dict[Any, int] | None = None,
         **settings: Any,
     ) -> None:
         if not 0 <= int(activities) <= 5_000_000:
@@ -139,6 +145,8 @@ class Portal:
         now = int(time.time())
         self.anchor = int(anchor) if anchor is not None else now - now % 86400
         self.data = Dataset(int(activities), self.seed, self.anchor, self.clock)
+        self.items: dict[int, TypeStore] = self._build_items(items)
+        self.data.item_exists = self._item_exists
         self.tokens = TokenStore(client_id, client_secret, refresh_token, self.user_id)
         self.bucket = LeakyBucket()
         self.limiter = OperatingLimiter()
@@ -149,6 +157,34 @@ class Portal:
         self.base_url = "http://127.0.0.1"
         self.member_id = f"{random.Random(self.seed).getrandbits(128):032x}"
         self._mutation_counter = 0
+
+    def _build_items(self, items: dict[Any, int] | None) -> dict[int, TypeStore]:
+        types = build_types()
+        default = max(DEFAULT_ITEMS, self.data.owner_max)
+        counts = {t: default for t in types}
+        for key, value in (items or {}).items():
+            try:
+                entity_type = int(key)
+            except (TypeError, ValueError):
+                raise ValueError(f"items: bad entityTypeId {key!r}") from None
+            if entity_type not in types:
+                known = ", ".join(str(t) for t in types)
+                raise ValueError(f"items: entityTypeId {entity_type} is not one of {known}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5_000_000:
+                raise ValueError(f"items[{entity_type}] must be an integer 0..5,000,000")
+            counts[entity_type] = value
+        return build_stores(types, counts, self.seed, self.anchor)
+
+    def _merge_items(self, entity_type: int, from_id: int, into_id: int, now: int) -> None:
+        """The merged-away item is deleted; the kept one is saved (updatedTime = now)."""
+        store = self.items.get(entity_type)
+        if store is not None:
+            store.delete([from_id])
+            store.update([into_id], now)
+
+    def _item_exists(self, entity_type: int, entity_id: int) -> bool | None:
+        store = self.items.get(entity_type)
+        return None if store is None else store.exists(entity_id)
 
     # ================================================================== REST
     def handle_rest(
@@ -296,7 +332,7 @@ class Portal:
         self, method: str, params: dict[str, Any], ctx: CallContext, index: int | None
     ) -> tuple[CallResult, dict[str, Any]]:
         """One method call (top level, or a batch sub-call when `index` is set)."""
-        entry = METHODS.get(method)
+        entry = HANDLERS.get(method)
         if entry is None:
             raise ApiError("ERROR_METHOD_NOT_FOUND")
         handler, needed_scope = entry
@@ -486,6 +522,34 @@ class Portal:
                 },
             }
 
+    def truth_items(self, entityTypeId: Any = None, rows: Any = True) -> dict[str, Any]:
+        """Every current item of a type, for completeness and typing checks.
+
+        ``{"count", "items": {id: updatedTime as printed}, "rows": {id: the row as
+        crm.item.list prints it under select '*'}}`` (``rows=0`` leaves the rows out).
+        """
+        try:
+            entity_type = int(entityTypeId)
+        except (TypeError, ValueError):
+            raise ValueError("entityTypeId is required (an integer)") from None
+        with self.lock:
+            store = self.items.get(entity_type)
+            if store is None:
+                raise ValueError(f"no CRM type {entity_type}")
+            fmt = self.clock.fmt
+            out: dict[str, Any] = {
+                "count": len(store.ids),
+                "items": {str(i): fmt(store.updated(i)) for i in store.ids},
+            }
+            if rows not in (False, "0", "false", "N"):
+                sel = ItemSelect(None, store, False)
+                secret = self.webhook_secret
+                out["rows"] = {
+                    str(i): render(store, i, sel, self.clock, self.base_url, secret)
+                    for i in store.ids
+                }
+            return out
+
     def truth_communications(self) -> dict[str, list[dict[str, Any]]]:
         """Every activity's current COMMUNICATIONS items, by activity ID (apart: it is big)."""
         with self.lock:
@@ -503,6 +567,7 @@ class Portal:
                 raise ValueError(f"{name} must be a positive integer")
         with self.lock:
             moved = self.data.merge(entity_type_id, from_id, into_id)
+            self._merge_items(entity_type_id, from_id, into_id, int(time.time()))
             self.stats_data.mutations["merged"] += 1
             return {"merged": [[entity_type_id, from_id, into_id]], "moved": moved}
 
@@ -518,7 +583,8 @@ class Portal:
         update_ids: list[int] | None = None,
         delete_ids: list[int] | None = None,
         rebind_ids: list[int] | None = None,
-    ) -> dict[str, list[Any]]:
+        items: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Apply changes now (LAST_UPDATED = now, second precision); deletes are hard.
 
         ``merge`` merges that many random CRM entities (the owner of a random activity) into
@@ -533,6 +599,7 @@ class Portal:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer")
+        item_ops = check_item_ops(items or {}, self.items)
         with self.lock:
             if seed is None:
                 seed = self.seed * 7919 + self._mutation_counter
@@ -566,6 +633,7 @@ class Portal:
             for _ in range(merge if len(ds) else 0):
                 entity_type, from_id, into_id = ds.pick_merge(rng)
                 ds.merge(entity_type, from_id, into_id)
+                self._merge_items(entity_type, from_id, into_id, now)
                 merged.append([entity_type, from_id, into_id])
             counts = self.stats_data.mutations
             if merged:
@@ -574,7 +642,20 @@ class Portal:
             counts["inserted"] += len(inserted)
             counts["deleted"] += len(deleted)
             counts["rebound"] += len(rebound)
+            changed_items = mutate_items(self.items, item_ops, rng, now)
+            for key, per_type in changed_items.items():
+                for name, idents in list(per_type.items()):
+                    counts[f"items_{name}"] += len(idents)
+                dropped: list[int] = []
+                unbound: list[int] = []
+                for ident in per_type["deleted"]:
+                    orphans, moved = ds.drop_entity(int(key), ident)
+                    dropped += orphans
+                    unbound += moved
+                per_type["activities_deleted"] = dropped
+                per_type["activities_unbound"] = unbound
             return {
+                "items": changed_items,
                 "updated": updated,
                 "inserted": inserted,
                 "deleted": deleted,
@@ -592,7 +673,9 @@ class Portal:
     ) -> dict[str, Any]:
         """Apply mutations automatically: before REST request k+1, k+1+m, ... (t times)."""
         for name, value in ops.items():
-            if name in MUTATION_ID_KEYS:
+            if name == "items":
+                check_item_ops(value, self.items)
+            elif name in MUTATION_ID_KEYS:
                 if not isinstance(value, list) or not all(
                     isinstance(i, int) and not isinstance(i, bool) for i in value
                 ):

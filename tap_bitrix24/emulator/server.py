@@ -57,7 +57,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif path.rstrip("/") == "/oauth/token" and self.command in ("GET", "POST"):
                 reply = portal.handle_token(url.query, body, headers)
             elif path.startswith("/_emulator/"):
-                status, payload = handle_control(portal, self.command, path, body)
+                status, payload = handle_control(portal, self.command, path, body, url.query)
                 reply = Reply(status, payload)
             else:
                 reply = Reply(404, b'{"error":"not found"}')

@@ -1,8 +1,13 @@
-"""Streams that walk ``crm.activity.list``: bookmarks, keyset/offset walks and resumable STATE.
+"""The one walk engine, wired to the SDK: bookmarks, keyset/offset walks and resumable STATE.
 
-Bookmark rule: a sync starting from bookmark B reads ``LAST_UPDATED >= B``; the bookmark it
+Any Bitrix24 list runs through :class:`ListWalkStream`, described by a
+:class:`~tap_bitrix24.walk.listspec.ListSpec` (``crm.activity.list``, ``crm.item.list`` of each
+CRM type). The walk itself (ranges, steals, chains, the survey) lives in :mod:`tap_bitrix24.walk`;
+this module is the glue: SDK hooks, the bookmark, STATE checkpoints and the deletion ID walk.
+
+Bookmark rule: a sync starting from bookmark B reads ``<updated field> >= B``; the bookmark it
 leaves is capped at the portal time at which the walk began (the SDK's signpost, taken from
-``server.time``), so an activity updated mid-walk behind the cursor is read next time.
+``server.time``), so a row updated mid-walk behind the cursor is read next time.
 
 Keyset mode keeps ``walk`` in the stream's STATE while it runs (the bookmark it started from,
 the signpost, and the cursor of every ID range) and emits STATE after every chained batch that
@@ -12,10 +17,8 @@ killed sync resumes where it stopped. The key is removed when the walk completes
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +37,6 @@ from tap_bitrix24.streams.base import Bitrix24Stream
 from tap_bitrix24.streams.checkpoints import budget_of, json_size
 from tap_bitrix24.streams.deletions import Deletions, deleted_since_last_sync
 from tap_bitrix24.walk.keyset import (
-    LIST_METHOD,
-    PAGE_SIZE,
     Chain,
     KeyRange,
     KeysetWalker,
@@ -43,16 +44,26 @@ from tap_bitrix24.walk.keyset import (
     read_chain,
     split_span,
 )
+from tap_bitrix24.walk.listspec import ACTIVITY_LIST, PAGE_SIZE, ListSpec
 from tap_bitrix24.walk.offset import NextOffsetPaginator
 from tap_bitrix24.walk.ownerset import OwnerTable
+from tap_bitrix24.walk.survey import (
+    Survey,
+    pages_for,
+    read_survey,
+    span_of,
+    survey_call,
+    walked,
+)
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_bitrix24.tap import TapBitrix24
 
+__all__ = ["ActivityWalkStream", "ListWalkStream", "Survey", "utc_iso"]
+
 WALK_KEY = "walk"
-ID_WALK_SELECT = ["ID", "OWNER_TYPE_ID", "OWNER_ID"]
 
 
 def utc_iso(moment: datetime) -> str:
@@ -60,11 +71,12 @@ def utc_iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat()
 
 
-class ActivityWalkStream(Bitrix24Stream):
-    """Base for streams fed by a walk over ``crm.activity.list``.
+class ListWalkStream(Bitrix24Stream):
+    """Base for streams fed by a walk over one Bitrix24 list, described by ``spec``.
 
-    Subclasses say which fields to :meth:`list_select` and turn raw rows into records in
-    :meth:`records_from_rows`; their replication key holds the activity's LAST_UPDATED.
+    Subclasses say which fields to :meth:`list_select`, which checked filter the user set
+    (:meth:`user_filter`), and turn raw rows into records in :meth:`records_from_rows`; their
+    replication key holds the row's change stamp (``spec.updated_field``).
     """
 
     is_sorted = False  # keyset walks go by ID, not by LAST_UPDATED
@@ -75,8 +87,9 @@ class ActivityWalkStream(Bitrix24Stream):
     # 10,000 records" STATE would land mid-batch and then swallow the one after the batch.
     STATE_MSG_FREQUENCY = sys.maxsize
 
-    def __init__(self, tap: TapBitrix24, schema: dict[str, Any]) -> None:
-        super().__init__(tap=tap, schema=schema, path=LIST_METHOD)
+    def __init__(self, tap: TapBitrix24, schema: dict[str, Any], spec: ListSpec) -> None:
+        self.spec = spec
+        super().__init__(tap=tap, schema=schema, path=spec.method)
         self._signpost: datetime | None = None
         self._since: str | None = None
         self._paginator: NextOffsetPaginator | None = None
@@ -95,13 +108,17 @@ class ActivityWalkStream(Bitrix24Stream):
         """Turn one batch of raw rows into records."""
         raise NotImplementedError
 
+    def user_filter(self) -> dict[str, Any]:
+        """The user's filter for this list, checked against its fields."""
+        raise NotImplementedError
+
     # -- the filter ------------------------------------------------------------------------
 
     def base_filter(self) -> dict[str, Any]:
         """The user's (checked) filter plus the bookmark condition."""
-        condition = dict(self._bitrix_tap.checked_filter)
+        condition = dict(self.user_filter())
         if self._since:
-            condition[">=LAST_UPDATED"] = self._since
+            condition[self.spec.since_key] = self._since
         return condition
 
     # -- bookmarks -------------------------------------------------------------------------
@@ -124,7 +141,7 @@ class ActivityWalkStream(Bitrix24Stream):
         """The cap on the bookmark: the walk's start, in the records' own format.
 
         Bookmarks are compared as strings, so the signpost is written exactly like the
-        LAST_UPDATED values (``2026-11-30T02:46:05+00:00``).
+        change stamps in records (``2026-11-30T02:46:05+00:00``).
         """
         return utc_iso(self.walk_started())
 
@@ -176,23 +193,19 @@ class ActivityWalkStream(Bitrix24Stream):
 
     @override
     def get_http_request(self, *, page: PageContext) -> HTTPRequest:
-        """One ``crm.activity.list`` page at offset ``page.next_page_token``."""
+        """One list page at offset ``page.next_page_token``."""
+        spec = self.spec
         return HTTPRequest(
-            url=self.client.url(LIST_METHOD),
+            url=self.client.url(spec.method),
             method="POST",
             headers=self.http_headers,
-            data={
-                "order": {"ID": "ASC"},
-                "filter": self.base_filter(),
-                "select": self.list_select(),
-                "start": page.next_page_token or 0,
-            },
+            data=spec.query(self.base_filter(), self.list_select(), page.next_page_token or 0),
         )
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
         """Rows of one offset page."""
-        return Bitrix24Client.json(response).get("result") or []
+        return self.spec.rows(Bitrix24Client.json(response).get("result")) or []
 
     def _offset_batches(self, context: Context | None) -> Iterator[list[dict[str, Any]]]:
         self.stream_state.pop(WALK_KEY, None)
@@ -245,9 +258,12 @@ class ActivityWalkStream(Bitrix24Stream):
             key_range,
             self.base_filter() if condition is None else condition,
             self.list_select() if select is None else select,
-            pages=self._pages_for(key_range) if condition is None else MAX_COMMANDS,
+            pages=pages_for(key_range, self._density, self._high)
+            if condition is None
+            else MAX_COMMANDS,
+            spec=self.spec,
         )
-        chain = read_chain(self.send_batch(call, context), call.names)
+        chain = read_chain(self.send_batch(call, context), call.names, self.spec)
         if chain.pages == 0:
             raise TapError(
                 f"the portal {self.client.host} answered a batch without list results; "
@@ -255,60 +271,46 @@ class ActivityWalkStream(Bitrix24Stream):
             )
         return chain
 
-    def _pages_for(self, key_range: KeyRange) -> int:
-        """Chain length for a range: enough pages for the rows the survey expects, plus slack.
-
-        Pages past the end of a range still run (and cost operating time) on the portal, so a
-        range near its end gets a short chain. Without a survey every chain is 50 pages.
-        """
-        if self._density is None or self._high is None:
-            return MAX_COMMANDS
-        end = key_range.upto if key_range.upto is not None else self._high
-        expected = max(0, end - key_range.after) * self._density
-        pages = math.ceil(expected * 1.1 / PAGE_SIZE) + 1
-        if key_range.upto is None:
-            pages += 1  # new activities land above the surveyed maximum
-        return max(1, min(MAX_COMMANDS, pages))
-
     def id_walk(self, context: Context | None) -> OwnerTable:
-        """Every activity matching the user's filter now, with its owner: a cheap keyset walk.
+        """Every row matching the user's filter now (with its owner, for activities).
 
-        ceil(N / 2,500) requests; the owners cost no extra request (see :mod:`ownerset`).
+        A cheap keyset walk: ceil(N / 2,500) requests; the owners cost no extra request (see
+        :mod:`ownerset`).
         """
-        condition = dict(self._bitrix_tap.checked_filter)
+        spec = self.spec
+        condition = dict(self.user_filter())
+        select = [spec.id_field, *(spec.owner_fields or ())]
         walker = KeysetWalker(
-            lambda r: self.fetch_chain(r, context, select=ID_WALK_SELECT, condition=condition),
+            lambda r: self.fetch_chain(r, context, select=select, condition=condition),
             [KeyRange(0, None)],
+            row_id=spec.row_id,
         )
         table = OwnerTable()
+        type_field, owner_field = spec.owner_fields or ("", "")
         for step in walker:
             for row in step.rows:
-                owner_type = int(row.get("OWNER_TYPE_ID") or 0)
-                table.append(int(row["ID"]), owner_type, int(row.get("OWNER_ID") or 0))
+                owner_type = int(row.get(type_field) or 0)
+                table.append(spec.row_id(row), owner_type, int(row.get(owner_field) or 0))
         table.settle()
         return table
 
     def read_by_ids(
         self, ids: list[int], select: list[str], context: Context | None
     ) -> Iterator[list[dict[str, Any]]]:
-        """Rows of the given activities, whatever the filter, one batch at a time.
+        """Rows with the given IDs, whatever the filter, one batch at a time.
 
         ``@ID`` pages of 50, 50 pages to a batch (2,500 IDs a request); an ID that no longer
         exists is simply absent.
         """
+        spec = self.spec
         per_batch = PAGE_SIZE * MAX_COMMANDS
         for start in range(0, len(ids), per_batch):
             chunk = ids[start : start + per_batch]
             call = BatchCall(
                 {
                     f"i{k}": (
-                        LIST_METHOD,
-                        {
-                            "order": {"ID": "ASC"},
-                            "filter": {"@ID": chunk[k : k + PAGE_SIZE]},
-                            "select": select,
-                            "start": -1,
-                        },
+                        spec.method,
+                        spec.query({spec.in_key: chunk[k : k + PAGE_SIZE]}, select, -1),
                     )
                     for k in range(0, len(chunk), PAGE_SIZE)
                 }
@@ -316,25 +318,24 @@ class ActivityWalkStream(Bitrix24Stream):
             result = self.send_batch(call, context)  # the client ends the run on a failed command
             rows: list[dict[str, Any]] = []
             for name in call.names:
-                page = result.result.get(name)
-                rows.extend(page if isinstance(page, list) else [])
+                rows.extend(spec.rows(result.result.get(name)) or [])
             yield rows
 
     def existing_ids(self, ids: list[int], context: Context | None) -> set[int]:
         """Which of ``ids`` still exist on the portal (no filter): len(ids) / 2,500 requests."""
         found: set[int] = set()
-        for rows in self.read_by_ids(ids, ["ID"], context):
-            found.update(int(row["ID"]) for row in rows)
+        for rows in self.read_by_ids(ids, [self.spec.id_field], context):
+            found.update(self.spec.row_id(row) for row in rows)
         return found
 
     def deletions(self, context: Context | None, *, keep_owners: bool = False) -> Deletions:
-        """The ID walk, and which activities were deleted on the portal since the last sync.
+        """The ID walk, and which rows were deleted on the portal since the last sync.
 
         With a filter, candidates (known IDs missing from the filtered walk) are checked
-        without it: an activity that merely left the filter is not deleted.
+        without it: a row that merely left the filter is not deleted.
         """
         current = self.id_walk(context)
-        filtered = bool(self._bitrix_tap.checked_filter)
+        filtered = bool(self.user_filter())
         found = deleted_since_last_sync(
             self.stream_state,
             current,
@@ -343,7 +344,9 @@ class ActivityWalkStream(Bitrix24Stream):
             keep_owners=keep_owners,
         )
         if found.gone:
-            self.logger.info("%d activities were deleted since the last sync", len(found.gone))
+            self.logger.info(
+                "%d %s were deleted since the last sync", len(found.gone), self.spec.noun
+            )
         return found
 
     def checkpoint(self, state: dict[str, Any]) -> None:
@@ -362,7 +365,7 @@ class ActivityWalkStream(Bitrix24Stream):
         self._high = survey.high
         if survey.at_most(PAGE_SIZE * MAX_COMMANDS):
             return [KeyRange(0, None)]  # one chained batch reads it all
-        return split_span(survey.low - 1, survey.high, workers)
+        return split_span(survey.low - 1, survey.high, survey.parts(workers))
 
     def _survey(self, context: Context | None) -> Survey | None:
         """Lowest and highest matching ID (two cheap keyset pages) and, from a bookmark, the count.
@@ -391,22 +394,9 @@ class ActivityWalkStream(Bitrix24Stream):
     def _survey_batch(
         self, context: Context | None, *, count: bool, tries: int | None = None
     ) -> Survey | None:
-        condition = self.base_filter()
-
-        def page(order: str, start: int) -> tuple[str, dict[str, Any]]:
-            query = {"order": {"ID": order}, "filter": condition, "select": ["ID"], "start": start}
-            return LIST_METHOD, query
-
-        commands = {"low": page("ASC", -1), "high": page("DESC", -1)}
-        if count:
-            commands["count"] = page("ASC", 0)
-        result = self.send_batch(BatchCall(commands), context, tries=tries)
-        low, high = result.result.get("low"), result.result.get("high")
-        if not isinstance(low, list) or not isinstance(high, list) or not low or not high:
-            return None
-        counted = result.total.get("count") if count else None
-        total = int(counted) if counted is not None else None  # a failed count: none
-        return Survey([int(r["ID"]) for r in low], [int(r["ID"]) for r in high], total)
+        call = survey_call(self.spec, self.base_filter(), count=count)
+        result = self.send_batch(call, context, tries=tries)
+        return read_survey(self.spec, result, count=count)
 
     def _keyset_batches(self, context: Context | None) -> Iterator[list[dict[str, Any]]]:
         saved = self._load_walk()
@@ -430,6 +420,7 @@ class ActivityWalkStream(Bitrix24Stream):
             chain_span=int(PAGE_SIZE * MAX_COMMANDS / self._density)
             if self._density
             else PAGE_SIZE * MAX_COMMANDS,
+            row_id=self.spec.row_id,
         )
         state = self.stream_state
         state[WALK_KEY] = {
@@ -437,12 +428,12 @@ class ActivityWalkStream(Bitrix24Stream):
             "signpost": utc_iso(signpost) if signpost else None,
             "ranges": [r.to_state() for r in walker.ranges.values()],
         }
-        span = _span(walker.ranges.values())
+        span = span_of(walker.ranges.values())
         budget = budget_of(self._bitrix_tap)
         for step in walker:
             if step.rows:
                 yield step.rows
-            self.progress.fraction = _walked(span, walker.ranges.values())
+            self.progress.fraction = walked(span, walker.ranges.values())
             self.progress.add(len(step.rows))
             # Every row so far has been written: move the saved cursors and say so, when the
             # run's STATE budget has room for this STATE (a small one always fits).
@@ -454,52 +445,12 @@ class ActivityWalkStream(Bitrix24Stream):
         state.pop(WALK_KEY, None)
 
 
-@dataclass
-class Survey:
-    """The lowest and highest matching IDs (one page each) and the count, when it was taken."""
+class ActivityWalkStream(ListWalkStream):
+    """Base for streams fed by a walk over ``crm.activity.list`` (the tap's ``filter``)."""
 
-    lows: list[int]
-    highs: list[int]
-    total: int | None = None
+    def __init__(self, tap: TapBitrix24, schema: dict[str, Any]) -> None:
+        super().__init__(tap, schema, ACTIVITY_LIST)
 
-    @property
-    def low(self) -> int:
-        return self.lows[0]
-
-    @property
-    def high(self) -> int:
-        return self.highs[0]
-
-    @property
-    def density(self) -> float:
-        """Matching rows per ID: counted, or estimated from the two end pages."""
-        span = max(1, self.high - self.low + 1)
-        if self.total is not None:
-            return self.total / span
-        if len(self.lows) < PAGE_SIZE:
-            return len(self.lows) / span  # the first page was the whole list
-        gaps = (self.lows[-1] - self.lows[0]) + (self.highs[0] - self.highs[-1])
-        return min(1.0, 2 * (PAGE_SIZE - 1) / max(1, gaps))
-
-    def at_most(self, rows: int) -> bool:
-        """Whether at most ``rows`` rows match (known from the count or the ID span)."""
-        if self.total is not None:
-            return self.total <= rows
-        return len(self.lows) < PAGE_SIZE or self.high - self.low + 1 <= rows
-
-
-def _span(ranges: Iterable[KeyRange]) -> tuple[int, int] | None:
-    ranges = list(ranges)
-    if not ranges:
-        return None
-    low = min(r.after for r in ranges)
-    high = max((r.upto or r.after) for r in ranges)
-    return (low, high) if high > low else None
-
-
-def _walked(span: tuple[int, int] | None, ranges: Iterable[KeyRange]) -> float | None:
-    if span is None:
-        return None
-    low, high = span
-    left = sum(max(0, min(r.upto or high, high) - r.after) for r in ranges)
-    return 1 - left / (high - low)
+    def user_filter(self) -> dict[str, Any]:
+        """The ``filter`` setting, checked against ``crm.activity.fields``."""
+        return self._bitrix_tap.checked_filter

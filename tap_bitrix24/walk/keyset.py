@@ -1,6 +1,7 @@
 """Keyset walks: ``>ID`` pages with ``start=-1``, chained 50 to a ``batch`` request.
 
-Command *k* of a chain filters ``>ID`` on ``$result[p(k-1)][49][ID]``, the last ID of the page
+Command *k* of a chain filters ``>ID`` on ``$result[p(k-1)][49][ID]`` (``…[items][49][id]`` for
+``crm.item.list``: see :class:`~tap_bitrix24.walk.listspec.ListSpec`), the last ID of the page
 before it, so one HTTP request reads up to 2,500 rows without a COUNT query. After a page
 shorter than 50 rows (or a failed command) the next reference cannot resolve and the server
 would restart near the beginning, so every later command of that batch is ignored.
@@ -19,9 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tap_bitrix24.client.batch import MAX_COMMANDS, BatchCall, BatchResult
-
-PAGE_SIZE = 50
-LIST_METHOD = "crm.activity.list"
+from tap_bitrix24.walk.listspec import ACTIVITY_LIST, PAGE_SIZE, ListSpec
 
 
 @dataclass
@@ -61,30 +60,30 @@ def chain_commands(
     base_filter: Mapping[str, Any],
     select: list[str],
     pages: int = MAX_COMMANDS,
+    spec: ListSpec = ACTIVITY_LIST,
 ) -> BatchCall:
     """The chained batch of one range, commands named ``p0`` … ``p49`` (never numbers)."""
     commands: dict[str, tuple[str, dict[str, Any]]] = {}
     for k in range(pages):
         condition = dict(base_filter)
-        condition[">ID"] = key_range.after if k == 0 else f"$result[p{k - 1}][{PAGE_SIZE - 1}][ID]"
+        condition[spec.after_key] = key_range.after if k == 0 else spec.last_id_ref(f"p{k - 1}")
         if key_range.upto is not None:
-            condition["<=ID"] = key_range.upto
-        params = {"order": {"ID": "ASC"}, "filter": condition, "select": select, "start": -1}
-        commands[f"p{k}"] = (LIST_METHOD, params)
+            condition[spec.upto_key] = key_range.upto
+        commands[f"p{k}"] = (spec.method, spec.query(condition, select, -1))
     return BatchCall(commands, chained=True)
 
 
-def read_chain(result: BatchResult, names: list[str]) -> Chain:
+def read_chain(result: BatchResult, names: list[str], spec: ListSpec = ACTIVITY_LIST) -> Chain:
     """Collect rows page by page until a short page or a failed command."""
     chain = Chain()
     for name in names:
-        page = result.result.get(name)
-        if name in result.errors or not isinstance(page, list):
+        page = spec.rows(result.result.get(name))
+        if name in result.errors or page is None:
             return chain  # later commands used an unresolved reference: ignore them
         chain.pages += 1
         chain.rows.extend(page)
         if page:
-            chain.last_id = int(page[-1]["ID"])
+            chain.last_id = spec.row_id(page[-1])
         if len(page) < PAGE_SIZE:
             chain.exhausted = True
             return chain
@@ -122,8 +121,10 @@ class KeysetWalker:
         *,
         workers: int = 1,
         chain_span: int = PAGE_SIZE * MAX_COMMANDS,
+        row_id: Callable[[Mapping[str, Any]], int] = ACTIVITY_LIST.row_id,
     ) -> None:
         self._fetch = fetch
+        self._row_id = row_id
         self._chain_span = max(1, chain_span)  # IDs one chained batch covers, on average
         self.ranges: dict[int, KeyRange] = dict(enumerate(ranges))
         self._next_slot = len(ranges)
@@ -193,11 +194,11 @@ class KeysetWalker:
         exhausted = chain.exhausted
         if current.upto is not None and (sent.upto is None or current.upto < sent.upto):
             # The range was split while this chain was in flight: keep only our half.
-            kept = [row for row in rows if int(row["ID"]) <= current.upto]
+            kept = [row for row in rows if self._row_id(row) <= current.upto]
             if len(kept) < len(rows):
                 exhausted = True
             rows = kept
-        last_id = int(rows[-1]["ID"]) if rows else chain.last_id
+        last_id = self._row_id(rows[-1]) if rows else chain.last_id
         if exhausted or (last_id is None and not rows):
             del self.ranges[slot]
             return Step(slot, rows, None)

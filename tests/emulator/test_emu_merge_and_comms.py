@@ -53,7 +53,7 @@ def test_random_merges_via_mutate_and_schedule(make_api) -> None:
 
 
 def test_item_list_pages_by_id(make_api) -> None:
-    api = make_api(activities=300)  # owner_max is 75: ids 1..75 of every type
+    api = make_api(activities=300, items={"3": 75})  # contacts 1..75
     body = api.call("crm.item.list", {"entityTypeId": 3, "filter": {">id": 10}, "start": 0})
     assert [i["id"] for i in body["result"]["items"]] == list(range(11, 61))
     assert body["next"] == 50 and body["total"] == 65

@@ -22,7 +22,14 @@ def test_discover_lists_typed_properties_for_every_field(emulator, tmp_path):
     assert done.returncode == 0, done.stderr
     catalog = json.loads(done.stdout)
     streams = {s["tap_stream_id"]: s for s in catalog["streams"]}
-    assert set(streams) == {"activities", "activity_bindings", "activity_communications"}
+    activity_streams = {"activities", "activity_bindings", "activity_communications"}
+    item_streams = {"leads", "deals", "contacts", "companies", "quotes", "invoices"}
+    assert activity_streams | item_streams <= set(streams)
+    assert {s for s in streams if s.startswith("smart_process_")} == {
+        "smart_process_128",
+        "smart_process_133",
+        "smart_process_1032",
+    }
     stream = streams["activities"]
     props = stream["schema"]["properties"]
     assert len(props) == 42 and "BINDINGS" not in props
@@ -138,8 +145,8 @@ def test_unreachable_portal(tmp_path, url):
         ("{not json", ["--state", "not valid JSON"]),
         ('["a list"]', ["--state", "JSON object"]),
         (
-            '{"bookmarks": {"deals": {"replication_key_value": "2024-01-01"}}}',
-            ["deals", "another tap"],
+            '{"bookmarks": {"orders": {"replication_key_value": "2024-01-01"}}}',
+            ["orders", "another tap"],
         ),
         (
             '{"bookmarks": {"activities": {"replication_key_value": "soon"}}}',

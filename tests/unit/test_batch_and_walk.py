@@ -15,6 +15,7 @@ from tap_bitrix24.walk.keyset import (
     read_chain,
     split_span,
 )
+from tap_bitrix24.walk.listspec import item_list
 
 
 def test_php_query_brackets_and_plus():
@@ -115,3 +116,17 @@ def test_garbled_id_set_is_refused():
     for bad in ("v1:!!!", "nope", "v1:" + "A" * 8):
         with pytest.raises(ValueError):
             decode_ids(bad)
+
+
+def test_item_list_chains_reference_items_and_lowercase_ids():
+    spec = item_list(2, "deals")
+    call = chain_commands(KeyRange(10, None), {"stageId": "NEW"}, ["id"], pages=2, spec=spec)
+    commands = call.body()["cmd"]
+    first = dict(parse_qsl(commands["p0"].split("?", 1)[1]))
+    assert commands["p0"].startswith("crm.item.list?")
+    assert first["entityTypeId"] == "2" and first["filter[>id]"] == "10"
+    assert first["order[id]"] == "ASC" and first["start"] == "-1"
+    assert "filter[>id]=$result[p0][items][49][id]" in unquote(commands["p1"])
+    page = {"items": [{"id": i} for i in range(11, 61)]}
+    chain = read_chain(BatchResult(result={"p0": page, "p1": {"items": []}}), ["p0", "p1"], spec)
+    assert len(chain.rows) == 50 and chain.last_id == 60 and chain.exhausted
