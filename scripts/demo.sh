@@ -86,8 +86,14 @@ export TARGET_JSONL_DO_TIMESTAMP_FILE=false
 # meltano.yml selects activities only; DEMO_STREAMS=all adds activity_bindings (one batch request
 # per 50 activities, paced at the portal's 2 requests/s: minutes for 20,000 activities) and
 # activity_communications.
-if [[ "${DEMO_STREAMS:-activities}" == "all" ]]; then
+# The streams to sync: activities with the deals and contacts they belong to (DEMO_STREAMS="a b",
+# or "all" for every stream the portal has).
+STREAMS="${DEMO_STREAMS:-activities deals contacts}"
+if [[ "$STREAMS" == "all" ]]; then
     export TAP_BITRIX24__SELECT='["*.*"]'
+else
+    TAP_BITRIX24__SELECT="$(printf '"%s.*",' $STREAMS)"
+    export TAP_BITRIX24__SELECT="[${TAP_BITRIX24__SELECT%,}]"
 fi
 
 # run_pipeline DIR LOG [meltano run args...]: meltano run writing <stream>.jsonl files into DIR
@@ -109,6 +115,17 @@ run_pipeline() {
     touch "$dir/activities.jsonl"
 }
 
+# "  activities 20000, deals 5000, ..." for the files of a run
+per_stream() {
+    local dir=$1 parts=() f
+    for f in "$dir"/*.jsonl; do
+        [[ -s "$f" ]] || continue
+        parts+=("$(basename "$f" .jsonl) $(count "$f")")
+    done
+    local IFS=,
+    echo "${parts[*]}" | sed 's/,/, /g'
+}
+
 count() { wc -l <"$1" | tr -d ' '; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # secs_since MS: seconds elapsed since MS (from now_ms), one decimal.
@@ -119,29 +136,34 @@ log "Run 1: meltano run --full-refresh tap-bitrix24 target-jsonl"
 t0=$(now_ms)
 run_pipeline "$OUT_DIR" "$OUT_DIR/meltano-run1.log" --full-refresh
 full_s=$(secs_since "$t0")
-full_n=$(count "$FULL_FILE")
+full_n=$(cat "$OUT_DIR"/*.jsonl | wc -l | tr -d ' ')
+full_streams=$(per_stream "$OUT_DIR")
 
 # --- 2-3. changes, then an incremental run ---------------------------------------------------
 if [[ "${DEMO_INCREMENTAL:-1}" != "0" ]]; then
-    log "Changing the portal: $UPDATES updates, $INSERTS inserts (POST /_emulator/mutate)"
+    log "Changing the portal: $UPDATES activity updates, $INSERTS inserts, and some deals and" \
+        "contacts (POST /_emulator/mutate)"
     "$VENV_DIR/bin/python" - "$BASE_URL" "$UPDATES" "$INSERTS" <<'PY'
 import json, sys, urllib.request
 base, upd, ins = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+items = {"2": {"update": 40, "insert": 10}, "3": {"update": 30, "insert": 5}}
 req = urllib.request.Request(
     base + "/_emulator/mutate",
-    data=json.dumps({"update": upd, "insert": ins, "delete": 0}).encode(),
+    data=json.dumps({"update": upd, "insert": ins, "delete": 0, "items": items}).encode(),
     headers={"Content-Type": "application/json"},
 )
 with urllib.request.urlopen(req, timeout=30) as r:
     out = json.load(r)
-print(f"    updated {len(out.get('updated', []))}, inserted {len(out.get('inserted', []))}",
-      file=sys.stderr)
+print(f"    activities: updated {len(out.get('updated', []))}, inserted "
+      f"{len(out.get('inserted', []))}; deals: 40 updated, 10 inserted; contacts: 30 updated, "
+      "5 inserted", file=sys.stderr)
 PY
     log "Run 2: meltano run tap-bitrix24 target-jsonl (incremental, from the saved state)"
     t2=$(now_ms)
     run_pipeline "$CHANGES_DIR" "$OUT_DIR/meltano-run2.log"
     inc_s=$(secs_since "$t2")
-    inc_n=$(count "$CHANGES_FILE")
+    inc_n=$(cat "$CHANGES_DIR"/*.jsonl | wc -l | tr -d ' ')
+    inc_streams=$(per_stream "$CHANGES_DIR")
 fi
 
 state="$("$MELTANO" --log-level=error state get "$STATE_ID" 2>/dev/null || true)"
@@ -151,11 +173,14 @@ total_s=$(( $(date +%s) - started ))
 echo
 echo "Bitrix24 -> Meltano -> JSONL demo done in ${total_s}s (setup included)."
 echo "  portal:    $BASE_URL (emulator, $ACTIVITIES activities, seed $SEED; log: ${EMU_LOG#"$REPO_ROOT"/})"
-echo "  run 1 (full):        $full_n records in ${full_s}s -> ${FULL_FILE#"$REPO_ROOT"/}"
+echo "  run 1 (full):        $full_n records in ${full_s}s -> ${OUT_DIR#"$REPO_ROOT"/}/*.jsonl"
+echo "                       ($full_streams)"
 if [[ "${DEMO_INCREMENTAL:-1}" != "0" ]]; then
-    echo "  run 2 (incremental): $inc_n records in ${inc_s}s -> ${CHANGES_FILE#"$REPO_ROOT"/}" \
-         "($UPDATES updated + $INSERTS inserted in the portal)"
+    echo "  run 2 (incremental): $inc_n records in ${inc_s}s -> ${CHANGES_DIR#"$REPO_ROOT"/}/*.jsonl"
+    echo "                       ($inc_streams; the portal changed $UPDATES + $INSERTS activities," \
+         "50 deals, 35 contacts)"
 fi
 echo "  state:     $MELTANO state get $STATE_ID"
 [[ -n "$state" ]] && echo "$state" | sed 's/^/             /'
 echo "  look:      head -n1 ${FULL_FILE#"$REPO_ROOT"/} | python3 -m json.tool"
+echo "             head -n1 ${OUT_DIR#"$REPO_ROOT"/}/deals.jsonl | python3 -m json.tool"
