@@ -14,7 +14,7 @@ the filter are not tombstoned and no longer tracked.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,13 +55,18 @@ def deleted_since_last_sync(
     *,
     confirm: Callable[[list[int]], set[int]] | None = None,
     keep_owners: bool = False,
+    emitted: Iterable[int] = (),
 ) -> Deletions:
-    """IDs known at the end of the last sync that no longer exist; updates ``state``.
+    """IDs known at the end of the last sync, or emitted by this one, that no longer exist.
 
-    ``confirm`` (given when the walk was filtered) returns which candidates still exist.
+    ``emitted`` covers a row this run read and then saw deleted before its ID walk: it was
+    never in the saved IDs. ``confirm`` (given when the walk was filtered) returns which
+    candidates still exist. Updates ``state``.
     """
     previous = load_known(state, stream)
     candidates = [i for i in previous.ids if i not in current]
+    known = set(previous.ids)
+    candidates += sorted({i for i in emitted if i not in current and i not in known})
     gone = candidates
     if confirm is not None and candidates:
         alive = confirm(candidates)

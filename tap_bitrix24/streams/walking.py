@@ -18,6 +18,7 @@ killed sync resumes where it stopped. The key is removed when the walk completes
 from __future__ import annotations
 
 import sys
+from array import array
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -89,6 +90,7 @@ class ListWalkStream(Bitrix24Stream):
 
     def __init__(self, tap: TapBitrix24, schema: dict[str, Any], spec: ListSpec) -> None:
         self.spec = spec
+        self._walked_ids = array("q")  # IDs this run read (with detect_deletes)
         super().__init__(tap=tap, schema=schema, path=spec.method)
         self._signpost: datetime | None = None
         self._since: str | None = None
@@ -174,7 +176,11 @@ class ListWalkStream(Bitrix24Stream):
             if settings.pagination == "offset"
             else self._keyset_batches(context)
         )
+        track = settings.detect_deletes
+        id_field = self.spec.id_field
         for rows in batches:
+            if track:  # rows deleted before the end-of-run ID walk still get a tombstone
+                self._walked_ids.extend(int(row[id_field]) for row in rows)
             yield from self.records_from_rows(rows, context)
         yield from self.after_walk(context)
         self.progress.log(final=True)
@@ -342,6 +348,7 @@ class ListWalkStream(Bitrix24Stream):
             self.name,
             confirm=(lambda ids: self.existing_ids(ids, context)) if filtered else None,
             keep_owners=keep_owners,
+            emitted=self._walked_ids,
         )
         if found.gone:
             self.logger.info(

@@ -109,3 +109,29 @@ def test_communications_follow_rekeying_saves_deletes_and_merges(fresh_emulator,
         for c in items
     }
     assert held == expected
+
+
+def test_an_activity_deleted_between_the_walk_and_the_id_walk_is_tombstoned(
+    fresh_emulator, control: Control
+) -> None:
+    """A new activity read by the walk, then deleted before the end-of-run ID walk.
+
+    It was never in the saved known IDs, so only the IDs this run emitted can tell the
+    target to drop it.
+    """
+    config = fast_config(fresh_emulator, detect_deletes=True, max_parallel_requests=1)
+    first = run_tap(config, streams=["activities"])
+    new_id = control.post("mutate", {"insert": 1, "seed": 5})["inserted"][0]
+    # A dry run from the same state counts the requests; the ID walk is the last one.
+    control.post("stats/reset", {"keep_limits": True})
+    run_tap(config, state=first.state, streams=["activities"])
+    requests_per_run = control.get("stats")["requests"]
+    control.post("stats/reset", {"keep_limits": True})
+    control.post(
+        "schedule", {"after_requests": requests_per_run - 1, "delete_ids": [new_id], "times": 1}
+    )
+    second = run_tap(config, state=first.state, streams=["activities"])
+    emitted = [r for r in second.by_stream["activities"] if r["ID"] == new_id]
+    assert [bool(r["_sdc_deleted_at"]) for r in emitted] == [False, True]
+    table = replay(first.by_stream["activities"], second.by_stream["activities"], key=("ID",))
+    assert set(table) == {(int(i),) for i in control.get("truth")["activities"]}
