@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 from contextlib import redirect_stdout
@@ -175,3 +176,45 @@ def fresh_emulator():
 @pytest.fixture
 def control(fresh_emulator) -> Control:
     return Control(fresh_emulator.url)
+
+
+def run_until_killed(
+    config: dict[str, Any],
+    kill_after: int,
+    tmp_path: Path,
+    *,
+    state: dict[str, Any] | None = None,
+    catalog: dict[str, Any] | None = None,
+    id_key: str = "ID",
+) -> tuple[list[Any], dict[str, Any] | None]:
+    """Run the CLI, SIGKILL it after ``kill_after`` RECORD lines: (record IDs, last STATE)."""
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    argv = [sys.executable, "-m", "tap_bitrix24", "--config", str(tmp_path / "config.json")]
+    for option, value in (("--state", state), ("--catalog", catalog)):
+        if value is not None:
+            path = tmp_path / f"{option[2:]}.json"
+            path.write_text(json.dumps(value))
+            argv += [option, str(path)]
+    process = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    ids: list[Any] = []
+    last_state = state
+    assert process.stdout is not None
+    for line in process.stdout:
+        message = json.loads(line)
+        if message["type"] == "RECORD":
+            ids.append(message["record"][id_key])
+            if len(ids) >= kill_after:
+                process.send_signal(signal.SIGKILL)
+                break
+        elif message["type"] == "STATE":
+            last_state = message["value"]
+    process.stdout.close()
+    process.wait(timeout=60)
+    return ids, last_state

@@ -19,7 +19,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tap_bitrix24.client.redact import strip_auth_param
-from tap_bitrix24.streams.schema import to_datetime, to_decimal, to_int, to_string
+from tap_bitrix24.streams.schema import (
+    SchemaRecords,
+    to_datetime,
+    to_decimal,
+    to_int,
+    to_string,
+)
 
 INTEGER_TYPES = frozenset(
     {
@@ -243,7 +249,7 @@ def fm_columns(value: Any) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-class ItemConverter:
+class ItemConverter(SchemaRecords):
     """Raw crm.item.list rows -> records of one schema (every property present)."""
 
     def __init__(self, fields: Mapping[str, Mapping[str, Any]], schema: Mapping[str, Any]) -> None:
@@ -258,12 +264,6 @@ class ItemConverter:
                 convert = _many(convert)
             self._converters.append((name, convert))
         self._fm = any(column in properties for column in FM_COLUMNS.values())
-
-    def blank(self, **values: Any) -> dict[str, Any]:
-        """A record with every property null except ``values`` (tombstones)."""
-        record = self._template.copy()
-        record.update(values)
-        return record
 
     def __call__(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Convert one row; keys the schema does not know are dropped."""

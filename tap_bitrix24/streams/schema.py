@@ -249,7 +249,19 @@ def converter_for(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
     return to_string
 
 
-class RecordConverter:
+class SchemaRecords:
+    """Records that carry every schema property (null when absent), in schema order."""
+
+    _template: dict[str, Any]
+
+    def blank(self, **values: Any) -> dict[str, Any]:
+        """A record with every property null except ``values`` (tombstones)."""
+        record = self._template.copy()
+        record.update(values)
+        return record
+
+
+class RecordConverter(SchemaRecords):
     """Converts raw rows to records of one schema: every property present, null when absent.
 
     Loaders that take their columns from the first record (target-csv and the like) would
@@ -265,12 +277,6 @@ class RecordConverter:
         self._template: dict[str, Any] = dict.fromkeys(converters)
         self._typed = [(name, fn) for name, fn in converters.items() if fn is not to_string]
         self._strings = [name for name, fn in converters.items() if fn is to_string]
-
-    def blank(self, **values: Any) -> dict[str, Any]:
-        """A record with every property null except ``values`` (tombstones)."""
-        record = self._template.copy()
-        record.update(values)
-        return record
 
     def __call__(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Convert one row; keys the schema does not know are dropped."""

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
-import signal
-import subprocess
-import sys
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,13 +13,13 @@ import requests
 from tap_bitrix24.emulator import EmulatorServer
 from tap_bitrix24.tap import TapBitrix24
 from tests.conftest import (
-    ROOT,
     SECRET,
     Control,
     discover,
     fast_config,
     run_cli,
     run_tap,
+    run_until_killed,
     selected_catalog,
 )
 
@@ -239,40 +234,11 @@ def test_deleted_items_arrive_as_tombstones():
         assert not any(r["_sdc_deleted_at"] for r in third.by_stream.get("contacts", []))
 
 
-def _run_until_killed(config: dict, catalog: dict, kill_after: int, tmp_path) -> tuple:
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    (tmp_path / "catalog.json").write_text(json.dumps(catalog))
-    argv = [sys.executable, "-m", "tap_bitrix24", "--config", str(tmp_path / "config.json")]
-    argv += ["--catalog", str(tmp_path / "catalog.json")]
-    process = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-    ids, state = [], None
-    assert process.stdout is not None
-    for line in process.stdout:
-        message = json.loads(line)
-        if message["type"] == "RECORD":
-            ids.append(message["record"]["id"])
-            if len(ids) >= kill_after:
-                process.send_signal(signal.SIGKILL)
-                break
-        elif message["type"] == "STATE":
-            state = message["value"]
-    process.stdout.close()
-    process.wait(timeout=60)
-    return ids, state
-
-
 def test_a_killed_item_sync_resumes_from_its_last_state(tmp_path):
     with EmulatorServer(activities=20, seed=19, webhook_secret=SECRET, items={2: 15_000}) as server:
         config = fast_config(server, max_parallel_requests=3)
         catalog = selected_catalog(config, ["deals"])
-        ids, state = _run_until_killed(config, catalog, 7000, tmp_path)
+        ids, state = run_until_killed(config, 7000, tmp_path, catalog=catalog, id_key="id")
         assert state is not None and "walk" in state["bookmarks"]["deals"]
         resumed = run_tap(config, state=state, streams=["deals"])
         emitted = ids + [r["id"] for r in resumed.by_stream["deals"]]

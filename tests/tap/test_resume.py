@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
 
 import pytest
 
 from tap_bitrix24.emulator import EmulatorServer
-from tests.conftest import ROOT, SECRET, Control, fast_config, run_cli, run_tap
+from tests.conftest import SECRET, Control, fast_config, run_cli, run_tap, run_until_killed
 
 
 @pytest.fixture(scope="module")
@@ -21,43 +17,12 @@ def big_portal():
         yield server
 
 
-def _run_until_killed(config: dict, state: dict | None, kill_after_records: int, tmp_path):
-    """Run the CLI, SIGKILL it after N RECORD lines; return (records, last state)."""
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    argv = [sys.executable, "-m", "tap_bitrix24", "--config", str(tmp_path / "config.json")]
-    if state is not None:
-        (tmp_path / "state.json").write_text(json.dumps(state))
-        argv += ["--state", str(tmp_path / "state.json")]
-    process = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-    records, last_state = [], state
-    assert process.stdout is not None
-    for line in process.stdout:
-        message = json.loads(line)
-        if message["type"] == "RECORD":
-            records.append(message["record"]["ID"])
-            if len(records) >= kill_after_records:
-                process.send_signal(signal.SIGKILL)
-                break
-        elif message["type"] == "STATE":
-            last_state = message["value"]
-    process.stdout.close()
-    process.wait(timeout=60)
-    return records, last_state
-
-
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
 def test_killed_sync_resumes_without_loss(big_portal, tmp_path, seed):
     rng = random.Random(seed)
     config = fast_config(big_portal, max_parallel_requests=rng.choice([1, 3]))
     truth = set(Control(big_portal.url).truth())
-    records, state = _run_until_killed(config, None, rng.randint(3000, 13_000), tmp_path)
+    records, state = run_until_killed(config, rng.randint(3000, 13_000), tmp_path)
     assert state is not None and "walk" in state["bookmarks"]["activities"]
     resumed = run_tap(config, state=state)
     emitted = records + resumed.ids
