@@ -25,6 +25,7 @@ from .crm_methods import CRM_METHODS, ItemSelect, render
 from .crm_schema import build_types
 from .data import Dataset
 from .dates import PortalClock
+from .dict_methods import DICT_METHODS
 from .errors import ApiError
 from .faults import (
     BAD_GATEWAY_HTML,
@@ -41,7 +42,7 @@ from .php import encode_tree, parse_str
 JSON_TYPE = "application/json; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
 MUTATION_KEYS = ("update", "insert", "delete", "rebind", "merge")
-HANDLERS = {**METHODS, **CRM_METHODS}
+HANDLERS = {**METHODS, **CRM_METHODS, **DICT_METHODS}
 DEFAULT_ITEMS = 2000  # items per CRM type unless configured (at least the activities' owners)
 #: Schedule keys naming exact activities (lists of IDs), e.g. ``delete_ids``.
 MUTATION_ID_KEYS = ("update_ids", "delete_ids", "rebind_ids")
