@@ -38,11 +38,12 @@ from .faults import (
 from .limits import LeakyBucket, OperatingLimiter
 from .methods import METHODS, CallResult, RowList
 from .php import encode_tree, parse_str
+from .users import USER_METHODS
 
 JSON_TYPE = "application/json; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
 MUTATION_KEYS = ("update", "insert", "delete", "rebind", "merge")
-HANDLERS = {**METHODS, **CRM_METHODS, **DICT_METHODS}
+HANDLERS = {**METHODS, **CRM_METHODS, **DICT_METHODS, **USER_METHODS}
 DEFAULT_ITEMS = 2000  # items per CRM type unless configured (at least the activities' owners)
 #: Schedule keys naming exact activities (lists of IDs), e.g. ``delete_ids``.
 MUTATION_ID_KEYS = ("update_ids", "delete_ids", "rebind_ids")
