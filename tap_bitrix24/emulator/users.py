@@ -191,10 +191,11 @@ def department_get(params: dict[str, Any], ctx: CallContext) -> CallResult:
     """``department.get``: filters ID/NAME/SORT/PARENT/UF_HEAD; paging by lowercase ``start``."""
     raw: dict[str, Any] = {}
     for key, value in params.items():
+        # Filter keys are UPPER (``SORT`` filters, lowercase ``sort`` orders).
         if str(key).upper() == "FILTER" and isinstance(value, dict):
             raw.update({str(k).upper(): v for k, v in value.items()})
-        elif str(key).upper() in ("ID", "NAME", "SORT", "PARENT", "UF_HEAD"):
-            raw[str(key).upper()] = value
+        elif key in ("ID", "NAME", "SORT", "PARENT", "UF_HEAD"):
+            raw[key] = value
     rows = department_rows()
     for name, value in raw.items():
         if name not in ("ID", "NAME", "SORT", "PARENT", "UF_HEAD"):
