@@ -36,6 +36,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "truth"): lambda p, b: p.truth(),
     ("GET", "truth/communications"): lambda p, b: p.truth_communications(),
     ("GET", "truth/items"): lambda p, b: p.truth_items(**b),
+    ("GET", "truth/dictionaries"): lambda p, b: p.truth_dictionaries(**b),
     ("POST", "merge"): lambda p, b: p.merge(**b),
     ("POST", "mutate"): lambda p, b: p.mutate(**b),
     ("POST", "schedule"): lambda p, b: p.schedule(**b),

@@ -126,6 +126,12 @@ class TypeStore:
         self._cache[ident] = (version, rec)
         return rec
 
+    def record_at(self, ident: int, version: int) -> Record:
+        """The row as it was at a version (stage history and product rows look back)."""
+        if version == self.versions.get(ident, 0):
+            return self.record(ident)
+        return self._derive(ident, version)
+
     def _derive(self, ident: int, version: int) -> Record:
         t = self.itype.entity_type_id
         d = Draw(self.seed, t * 1_000_003 + ident, version, 11)

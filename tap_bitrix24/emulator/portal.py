@@ -25,6 +25,8 @@ from .crm_methods import CRM_METHODS, ItemSelect, render
 from .crm_schema import build_types
 from .data import Dataset
 from .dates import PortalClock
+from .dict_methods import DICT_METHODS
+from .dict_truth import dictionary_truth
 from .errors import ApiError
 from .faults import (
     BAD_GATEWAY_HTML,
@@ -37,11 +39,23 @@ from .faults import (
 from .limits import LeakyBucket, OperatingLimiter
 from .methods import METHODS, CallResult, RowList
 from .php import encode_tree, parse_str
+from .product_rows import productrow_list
+from .stage_history import StageLog, stage_history_list
+from .userfields import USERFIELD_METHODS
+from .users import USER_METHODS
 
 JSON_TYPE = "application/json; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
 MUTATION_KEYS = ("update", "insert", "delete", "rebind", "merge")
-HANDLERS = {**METHODS, **CRM_METHODS}
+HANDLERS = {
+    **METHODS,
+    **CRM_METHODS,
+    **DICT_METHODS,
+    **USER_METHODS,
+    **USERFIELD_METHODS,
+    "crm.stagehistory.list": (stage_history_list, "crm"),
+    "crm.item.productrow.list": (productrow_list, "crm"),
+}
 DEFAULT_ITEMS = 2000  # items per CRM type unless configured (at least the activities' owners)
 #: Schedule keys naming exact activities (lists of IDs), e.g. ``delete_ids``.
 MUTATION_ID_KEYS = ("update_ids", "delete_ids", "rebind_ids")
@@ -146,6 +160,7 @@ class Portal:
         self.anchor = int(anchor) if anchor is not None else now - now % 86400
         self.data = Dataset(int(activities), self.seed, self.anchor, self.clock)
         self.items: dict[int, TypeStore] = self._build_items(items)
+        self.stage_log = StageLog()  # stage moves after the start (crm.stagehistory.list)
         self.data.item_exists = self._item_exists
         self.tokens = TokenStore(client_id, client_secret, refresh_token, self.user_id)
         self.bucket = LeakyBucket()
@@ -179,8 +194,8 @@ class Portal:
         """The merged-away item is deleted; the kept one is saved (updatedTime = now)."""
         store = self.items.get(entity_type)
         if store is not None:
-            store.delete([from_id])
-            store.update([into_id], now)
+            self.stage_log.deleted(store, store.delete([from_id]))
+            self.stage_log.updated(store, store.update([into_id], now), now)
 
     def _item_exists(self, entity_type: int, entity_id: int) -> bool | None:
         store = self.items.get(entity_type)
@@ -550,6 +565,11 @@ class Portal:
                 }
             return out
 
+    def truth_dictionaries(self, kind: str | None = None) -> dict[str, Any]:
+        """Statuses, pipelines, currencies, users, departments, product rows, stage history."""
+        with self.lock:
+            return dictionary_truth(self, kind)
+
     def truth_communications(self) -> dict[str, list[dict[str, Any]]]:
         """Every activity's current COMMUNICATIONS items, by activity ID (apart: it is big)."""
         with self.lock:
@@ -644,6 +664,10 @@ class Portal:
             counts["rebound"] += len(rebound)
             changed_items = mutate_items(self.items, item_ops, rng, now)
             for key, per_type in changed_items.items():
+                store = self.items[int(key)]
+                self.stage_log.updated(store, per_type["updated"], now)
+                self.stage_log.inserted(store, per_type["inserted"], now)
+                self.stage_log.deleted(store, per_type["deleted"])
                 for name, idents in list(per_type.items()):
                     counts[f"items_{name}"] += len(idents)
                 dropped: list[int] = []
