@@ -9,6 +9,7 @@ are only ever added; rows of a deleted item are hard-deleted with it (crm API do
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .content import Draw
@@ -57,7 +58,9 @@ class StageLog:
             hit = cache[ident] = _stage_of(store, ident, 0)
         return hit
 
-    def _append(self, store: TypeStore, ident: int, kind: int, now: int, stage: str, cat: int):
+    def _append(
+        self, store: TypeStore, ident: int, kind: int, now: int, stage: str, cat: int
+    ) -> None:
         t = store.itype.entity_type_id
         row_id = self.next_id.get(t, store.initial * SLOTS + 1)
         self.next_id[t] = row_id + 1
@@ -224,7 +227,7 @@ def stage_history_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
                 )
             op = op or ("@" if is_array(value) else "=")
             conv = _converter(name, ctx)
-            wanted = {conv(v) for v in array_values(value)} if is_array(value) else conv(value)
+            wanted: Any = {conv(v) for v in array_values(value)} if is_array(value) else conv(value)
             if op in ("@", "!@") and not isinstance(wanted, set):
                 wanted = {wanted}
             conditions.append((op, name, wanted))
@@ -257,7 +260,7 @@ def stage_history_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
             if start < 0 and by_id and len(matched) == PAGE:
                 break
     for name, desc in reversed(order):
-        matched.sort(key=lambda r, n=name: _values(store, r)[n], reverse=desc)
+        matched.sort(key=partial(_value_of, store, name), reverse=desc)
     offset = 0 if start < 0 else start // PAGE * PAGE
     printed = [print_row(store, r, fmt) for r in matched[offset : offset + PAGE]]
     page = [{c: r[c] for c in chosen} for r in printed]
@@ -278,3 +281,8 @@ def _converter(name: str, ctx: CallContext) -> Any:
     if name == "CREATED_TIME":
         return lambda v: ctx.portal.clock.parse(v, ctx.now)
     return lambda v: "" if v is None else str(v)
+
+
+def _value_of(store: TypeStore, name: str, row: tuple[Any, ...]) -> Any:
+    """A row's raw value of column ``name`` (a sort key)."""
+    return _values(store, row)[name]

@@ -113,10 +113,10 @@ def _user_filter(raw: dict[str, Any], ctx: CallContext) -> Callable[[dict[str, A
         name = key[len(op) :]
         if name == "ACTIVE":
             want = _active_flag(value)
-            tests.append(lambda r, w=want: r["ACTIVE"] == w)
+            tests.append(_equals("ACTIVE", want))
         elif name == "UF_DEPARTMENT":
             wanted = {php_intval(v) for v in (value if isinstance(value, list) else [value])}
-            tests.append(lambda r, w=wanted: bool(w & set(r["UF_DEPARTMENT"])))
+            tests.append(_in_departments(wanted))
         elif name in ("ID", "TIMESTAMP_X"):
             if name == "ID":
                 number = php_intval(value)
@@ -127,7 +127,7 @@ def _user_filter(raw: dict[str, Any], ctx: CallContext) -> Callable[[dict[str, A
             tests.append(_numeric(op, field, number))
         elif name in ("NAME", "LAST_NAME", "EMAIL", "USER_TYPE", "XML_ID"):
             text = str(value).lower()
-            tests.append(lambda r, n=name, t=text: str(r[n]).lower() == t)
+            tests.append(_text_equals(name, text))
     return lambda r: all(t(r) for t in tests)
 
 
@@ -216,3 +216,18 @@ USER_METHODS: dict[str, tuple[Callable[[dict[str, Any], CallContext], CallResult
     "user.get": (user_get, None),  # `user`, or its alternatives `user_basic`/`user_brief`
     "department.get": (department_get, "department"),
 }
+
+
+Test = Callable[[dict[str, Any]], bool]
+
+
+def _equals(name: str, want: Any) -> Test:
+    return lambda row: row[name] == want
+
+
+def _in_departments(wanted: set[int]) -> Test:
+    return lambda row: bool(wanted & set(row["UF_DEPARTMENT"]))
+
+
+def _text_equals(name: str, text: str) -> Test:
+    return lambda row: str(row[name]).lower() == text
