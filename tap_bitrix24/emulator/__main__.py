@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--crm-admin", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--crm-mode", choices=("classic", "simple"), default="classic")
+    p.add_argument(
+        "--scope",
+        default="crm,user_brief",
+        help="the webhook's scopes, comma-separated (user.get needs user/user_brief/user_basic, "
+        "department.get needs department)",
+    )
     return p
 
 
@@ -87,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             items=item_counts(args),
             crm_admin=args.crm_admin,
             crm_mode=args.crm_mode,
+            scope=[s.strip() for s in args.scope.split(",") if s.strip()],
             activities=args.activities,
             seed=args.seed,
             webhook_secret=args.webhook_secret,

@@ -41,6 +41,7 @@ from .methods import METHODS, CallResult, RowList
 from .php import encode_tree, parse_str
 from .product_rows import productrow_list
 from .stage_history import StageLog, stage_history_list
+from .userfields import USERFIELD_METHODS
 from .users import USER_METHODS
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -51,6 +52,7 @@ HANDLERS = {
     **CRM_METHODS,
     **DICT_METHODS,
     **USER_METHODS,
+    **USERFIELD_METHODS,
     "crm.stagehistory.list": (stage_history_list, "crm"),
     "crm.item.productrow.list": (productrow_list, "crm"),
 }

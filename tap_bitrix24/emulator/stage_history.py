@@ -47,6 +47,15 @@ class StageLog:
         self.rows: dict[int, list[tuple[int, int, int, int, str, int]]] = {}
         self.last: dict[tuple[int, int], tuple[str, int]] = {}
         self.next_id: dict[int, int] = {}
+        self._initial: dict[int, dict[int, tuple[str, int]]] = {}
+
+    def initial_stage(self, store: TypeStore, ident: int) -> tuple[str, int]:
+        """(stage, category) at version 0, cached: deriving a whole row is the cost."""
+        cache = self._initial.setdefault(store.itype.entity_type_id, {})
+        hit = cache.get(ident)
+        if hit is None:
+            hit = cache[ident] = _stage_of(store, ident, 0)
+        return hit
 
     def _append(self, store: TypeStore, ident: int, kind: int, now: int, stage: str, cat: int):
         t = store.itype.entity_type_id
@@ -57,7 +66,7 @@ class StageLog:
 
     def last_stage(self, store: TypeStore, ident: int) -> tuple[str, int]:
         logged = self.last.get((store.itype.entity_type_id, ident))
-        return logged if logged is not None else _stage_of(store, ident, 0)
+        return logged if logged is not None else self.initial_stage(store, ident)
 
     def inserted(self, store: TypeStore, idents: list[int], now: int) -> None:
         if supported(store):
@@ -99,7 +108,7 @@ class StageLog:
         pos = bisect_left(ids, max(1, (low_id - 1) // SLOTS + 1))
         while pos < len(ids) and ids[pos] <= store.initial:
             ident = ids[pos]
-            for row in derived(store, ident):
+            for row in derived(store, ident, self.initial_stage(store, ident)):
                 if row[0] >= low_id:
                     yield row
             pos += 1
@@ -108,9 +117,11 @@ class StageLog:
                 yield row
 
 
-def derived(store: TypeStore, ident: int) -> list[tuple[int, int, int, int, str, int]]:
+def derived(
+    store: TypeStore, ident: int, initial: tuple[str, int]
+) -> list[tuple[int, int, int, int, str, int]]:
     """The initial history of an item: created at the first stage, then each move."""
-    stage, cat = _stage_of(store, ident, 0)
+    stage, cat = initial
     stages = store.itype.stages(cat)
     index = stages.index(stage) if stage in stages else 0
     final = stage_semantic(stages, stage) in ("S", "F")
@@ -152,6 +163,23 @@ def print_row(store: TypeStore, row: tuple[Any, ...], fmt: Any) -> dict[str, Any
         "CATEGORY_ID": cat,
         "STAGE_SEMANTIC_ID": semantic,
         "STAGE_ID": stage,
+    }
+
+
+def _values(store: TypeStore, row: tuple[Any, ...]) -> dict[str, Any]:
+    """The row's columns under both spellings, CREATED_TIME unprinted (for filter and order)."""
+    row_id, ident, kind, when, stage, cat = row
+    semantic = stage_semantic(store.itype.stages(cat), stage)
+    return {
+        "ID": row_id,
+        "TYPE_ID": kind,
+        "OWNER_ID": ident,
+        "CREATED_TIME": when,
+        "CATEGORY_ID": cat,
+        "STAGE_SEMANTIC_ID": semantic,
+        "STAGE_ID": stage,
+        "STATUS_SEMANTIC_ID": semantic,
+        "STATUS_ID": stage,
     }
 
 
@@ -218,24 +246,21 @@ def stage_history_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
     start = php_intval(params.get("start", 0))
     by_id = not order or order == [("ID", False)]
 
-    def keep(printed: dict[str, Any], row: tuple[Any, ...]) -> bool:
-        for op, name, wanted in conditions:
-            actual = row[3] if name == "CREATED_TIME" else printed[name]
-            if not _compare(op, actual, wanted):
-                return False
-        return True
+    def keep(values: dict[str, Any]) -> bool:
+        return all(_compare(op, values[name], wanted) for op, name, wanted in conditions)
 
-    matched: list[dict[str, Any]] = []
+    # Filter and sort on raw values (CREATED_TIME as Unix seconds); print the page only.
+    matched: list[tuple[Any, ...]] = []
     for row in ctx.portal.stage_log.iter_rows(store, low):
-        printed = print_row(store, row, fmt)
-        if keep(printed, row):
-            matched.append(printed)
+        if not conditions or keep(_values(store, row)):
+            matched.append(row)
             if start < 0 and by_id and len(matched) == PAGE:
                 break
     for name, desc in reversed(order):
-        matched.sort(key=lambda r, n=name: r[n], reverse=desc)
+        matched.sort(key=lambda r, n=name: _values(store, r)[n], reverse=desc)
     offset = 0 if start < 0 else start // PAGE * PAGE
-    page = [{c: r[c] for c in chosen} for r in matched[offset : offset + PAGE]]
+    printed = [print_row(store, r, fmt) for r in matched[offset : offset + PAGE]]
+    page = [{c: r[c] for c in chosen} for r in printed]
     cost = ctx.portal.settings.cost_keyset_page
     if start < 0:
         return CallResult({"items": page}, cost, rows=len(page))

@@ -39,6 +39,8 @@ def test_cli_banner_serves_and_exits_cleanly(sig) -> None:
             "--limits",
             "--time-factor",
             "0.5",
+            "--scope",
+            "crm, user,department",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -56,6 +58,7 @@ def test_cli_banner_serves_and_exits_cleanly(sig) -> None:
             assert body["total"] == 120
             config = session.get(match.group(1) + "/_emulator/config").json()
             assert config["limits"] is True and config["time_factor"] == 0.5
+            assert config["scope"] == ["crm", "user", "department"]
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=15)
     finally:

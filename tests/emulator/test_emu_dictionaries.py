@@ -115,3 +115,31 @@ def test_currency_list_rows(crm) -> None:
         "DEC_POINT", "THOUSANDS_SEP", "DECIMALS", "DATE_UPDATE",
     }  # fmt: skip
     assert [r["BASE"] for r in rows] == ["Y", "N", "N"]
+
+
+def test_userfield_list_enumeration_options_and_lang_labels(crm) -> None:
+    body = crm.call("crm.deal.userfield.list")
+    records = body["result"]
+    assert body["total"] == len(records) and "next" not in body  # everything at once
+    assert "EDIT_FORM_LABEL" not in records[0]  # no LANG: the label join is missing
+    enum = next(r for r in records if r["USER_TYPE_ID"] == "enumeration")
+    assert enum["ENTITY_ID"] == "CRM_DEAL"
+    assert [set(o) for o in enum["LIST"]] == [{"ID", "SORT", "VALUE", "DEF", "XML_ID"}] * len(
+        enum["LIST"]
+    )
+    fields = crm.result("crm.item.fields", {"entityTypeId": 2})["fields"]
+    described = next(f for f in fields.values() if f["upperName"] == enum["FIELD_NAME"])
+    assert [(o["ID"], o["VALUE"]) for o in enum["LIST"]] == [
+        (i["ID"], i["VALUE"]) for i in described["items"]
+    ]
+    english = crm.result("crm.deal.userfield.list", {"filter": {"LANG": "en"}})
+    russian = crm.result("crm.deal.userfield.list", {"filter": {"LANG": "ru"}})
+    pick = {r["FIELD_NAME"]: r for r in english}[enum["FIELD_NAME"]]
+    assert pick["EDIT_FORM_LABEL"] == "Priority" == pick["LIST_COLUMN_LABEL"]
+    assert {r["FIELD_NAME"]: r for r in russian}[enum["FIELD_NAME"]]["EDIT_FORM_LABEL"] == (
+        "Приоритет"
+    )
+    app = next(r for r in records if r.get("USER_TYPE_OWNER"))
+    assert app["USER_TYPE_ID"] == "rating" and app["USER_TYPE_OWNER"] == "rest_1"
+    for entity in ("lead", "contact", "company", "quote"):
+        assert crm.result(f"crm.{entity}.userfield.list")
