@@ -7,6 +7,7 @@ default order SORT asc; filter values must be strings (an array is refused).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .dictionaries import category_rows, category_supported, currency_rows, status_rows
@@ -55,7 +56,7 @@ def status_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
         keys = [("SORT", False)]
     rows = sorted(rows, key=lambda r: php_intval(r["ID"]))
     for key, desc in reversed(keys):
-        rows.sort(key=lambda r, k=key: _sort_value(r, k), reverse=desc)
+        rows.sort(key=partial(_sort_value, key=key), reverse=desc)
     return CallResult(
         [dict(r) for r in rows], ctx.portal.settings.cost_other, total=len(rows), rows=len(rows)
     )

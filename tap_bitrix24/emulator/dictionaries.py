@@ -41,7 +41,9 @@ def status_rows(types: dict[int, ItemType]) -> list[dict[str, Any]]:
     """Every crm_status row, in ID order."""
     rows: list[dict[str, Any]] = []
 
-    def add(entity: str, status_id: str, sort: int, category: int | None, semantic: str | None):
+    def add(
+        entity: str, status_id: str, sort: int, category: int | None, semantic: str | None
+    ) -> None:
         color = COLORS.get(semantic or "", "#ACE9FB")
         extra = {"SEMANTICS": SEMANTIC_WORDS[semantic], "COLOR": color} if semantic else None
         row: dict[str, Any] = {

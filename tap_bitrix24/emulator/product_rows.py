@@ -7,6 +7,7 @@ the rows stay as they were. Row IDs are unique across types (one b_crm_product_r
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from .content import Draw
@@ -117,7 +118,7 @@ def productrow_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
     if isinstance(order, dict):
         for key, direction in reversed(list(order.items())):
             if key in ("id", "sort", "productId", "price", "ownerId"):
-                rows.sort(key=lambda r, k=key: r[k], reverse=str(direction).upper() == "DESC")
+                rows.sort(key=itemgetter(key), reverse=str(direction).upper() == "DESC")
     start = max(0, php_intval(params.get("start", 0))) // PAGE * PAGE
     page = rows[start : start + PAGE]
     nxt = start + PAGE if start + PAGE < len(rows) else None

@@ -9,6 +9,7 @@ are only ever added; rows of a deleted item are hard-deleted with it (crm API do
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .content import Draw
@@ -57,7 +58,9 @@ class StageLog:
             hit = cache[ident] = _stage_of(store, ident, 0)
         return hit
 
-    def _append(self, store: TypeStore, ident: int, kind: int, now: int, stage: str, cat: int):
+    def _append(
+        self, store: TypeStore, ident: int, kind: int, now: int, stage: str, cat: int
+    ) -> None:
         t = store.itype.entity_type_id
         row_id = self.next_id.get(t, store.initial * SLOTS + 1)
         self.next_id[t] = row_id + 1
@@ -166,6 +169,11 @@ def print_row(store: TypeStore, row: tuple[Any, ...], fmt: Any) -> dict[str, Any
     }
 
 
+def _value_of(store: TypeStore, name: str, row: tuple[Any, ...]) -> Any:
+    """One column of a raw row (a sort key)."""
+    return _values(store, row)[name]
+
+
 def _values(store: TypeStore, row: tuple[Any, ...]) -> dict[str, Any]:
     """The row's columns under both spellings, CREATED_TIME unprinted (for filter and order)."""
     row_id, ident, kind, when, stage, cat = row
@@ -229,7 +237,7 @@ def stage_history_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
                 wanted = {wanted}
             conditions.append((op, name, wanted))
             if name == "ID" and op in (">", ">="):
-                low = max(low, int(wanted) + (1 if op == ">" else 0))
+                low = max(low, php_intval(wanted) + (1 if op == ">" else 0))
     order: list[tuple[str, bool]] = []
     if isinstance(params.get("order"), dict):
         for key, direction in params["order"].items():
@@ -257,7 +265,7 @@ def stage_history_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
             if start < 0 and by_id and len(matched) == PAGE:
                 break
     for name, desc in reversed(order):
-        matched.sort(key=lambda r, n=name: _values(store, r)[n], reverse=desc)
+        matched.sort(key=partial(_value_of, store, name), reverse=desc)
     offset = 0 if start < 0 else start // PAGE * PAGE
     printed = [print_row(store, r, fmt) for r in matched[offset : offset + PAGE]]
     page = [{c: r[c] for c in chosen} for r in printed]

@@ -113,10 +113,10 @@ def _user_filter(raw: dict[str, Any], ctx: CallContext) -> Callable[[dict[str, A
         name = key[len(op) :]
         if name == "ACTIVE":
             want = _active_flag(value)
-            tests.append(lambda r, w=want: r["ACTIVE"] == w)
+            tests.append(_equals("ACTIVE", want))
         elif name == "UF_DEPARTMENT":
             wanted = {php_intval(v) for v in (value if isinstance(value, list) else [value])}
-            tests.append(lambda r, w=wanted: bool(w & set(r["UF_DEPARTMENT"])))
+            tests.append(_in_department(wanted))
         elif name in ("ID", "TIMESTAMP_X"):
             if name == "ID":
                 number = php_intval(value)
@@ -127,8 +127,20 @@ def _user_filter(raw: dict[str, Any], ctx: CallContext) -> Callable[[dict[str, A
             tests.append(_numeric(op, field, number))
         elif name in ("NAME", "LAST_NAME", "EMAIL", "USER_TYPE", "XML_ID"):
             text = str(value).lower()
-            tests.append(lambda r, n=name, t=text: str(r[n]).lower() == t)
+            tests.append(_text_equals(name, text))
     return lambda r: all(t(r) for t in tests)
+
+
+def _equals(field: str, want: Any) -> Callable[[dict[str, Any]], bool]:
+    return lambda row: bool(row[field] == want)
+
+
+def _in_department(wanted: set[int]) -> Callable[[dict[str, Any]], bool]:
+    return lambda row: bool(wanted & set(row["UF_DEPARTMENT"]))
+
+
+def _text_equals(field: str, text: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda row: str(row[field]).lower() == text
 
 
 def _numeric(op: str, field: str, number: int) -> Callable[[dict[str, Any]], bool]:
