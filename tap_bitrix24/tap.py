@@ -52,6 +52,7 @@ from tap_bitrix24.streams.item_filters import validate_item_filter
 from tap_bitrix24.streams.item_schema import unknown_types
 from tap_bitrix24.streams.items import FIXED_TYPES, ItemsStream, ItemType, is_item_stream
 from tap_bitrix24.streams.schema import build_schema
+from tap_bitrix24.streams.stage_history import StageHistoryStream
 
 LEAD = 1
 SIMPLE_CRM = 2  # crm.settings.mode.get: 1 classic, 2 simple (no leads)
@@ -61,6 +62,7 @@ STREAM_NAMES = {
     ActivityBindingsStream.name,
     ActivityCommunicationsStream.name,
     *DICTIONARY_NAMES,
+    StageHistoryStream.name,
 }
 
 
@@ -269,6 +271,7 @@ class TapBitrix24(ConfigCheckingTap):
             ActivityBindingsStream(self, BINDINGS_SCHEMA),
             ActivityCommunicationsStream(self, COMMUNICATIONS_SCHEMA),
             *(DictionaryStream(self, spec) for spec in DICTIONARIES),
+            StageHistoryStream(self),
         ]
         if self._wants_items():
             self._checked_item_filters  # noqa: B018 - a bad item filter fails before data moves
