@@ -1,8 +1,9 @@
 """The ``stage_history`` stream: every stage move of leads, deals, smart invoices, smart processes.
 
 ``crm.stagehistory.list`` rows are only ever added (the portal deletes an item's rows with the
-item), so the stream reads each type's rows past its last ``ID`` (``>ID`` keyset, ``start=-1``:
-no COUNT), one partition per type. Leads' ``STATUS_ID``/``STATUS_SEMANTIC_ID`` come as
+item), so the stream reads each type's rows past its last ``ID`` through the list engine's
+chained batches (50 ``>ID`` pages with ``start=-1``, no COUNT: 2,500 rows a request), one
+partition per type. Leads' ``STATUS_ID``/``STATUS_SEMANTIC_ID`` come as
 ``STAGE_ID``/``STAGE_SEMANTIC_ID``, so every type has the same columns.
 """
 
@@ -15,6 +16,8 @@ from typing_extensions import override
 
 from tap_bitrix24.streams.base import Bitrix24Stream
 from tap_bitrix24.streams.schema import to_datetime
+from tap_bitrix24.walk.keyset import KeyRange, chain_commands, read_chain
+from tap_bitrix24.walk.listspec import ListSpec
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -22,7 +25,6 @@ if TYPE_CHECKING:
     from tap_bitrix24.tap import TapBitrix24
 
 METHOD = "crm.stagehistory.list"
-PAGE = 50
 WITHOUT_HISTORY = frozenset({3, 4, 7})  # contacts, companies, quotes
 
 SCHEMA: dict[str, Any] = {
@@ -72,24 +74,14 @@ class StageHistoryStream(Bitrix24Stream):
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """Rows past the partition's bookmark, 50 a request in ID order."""
+        """Rows past the partition's bookmark: chained batches of 50 ``>ID`` pages."""
         entity_type = int((context or {})["entityTypeId"])
+        spec = ListSpec(METHOD, rows_key="items", params={"entityTypeId": entity_type})
         last = _int(self.get_starting_replication_key_value(context)) or 0
         while True:
-            body = self.send_json(
-                METHOD,
-                {
-                    "entityTypeId": entity_type,
-                    "filter": {">ID": last},
-                    "order": {"ID": "ASC"},
-                    "start": -1,
-                },
-                context,
-            )
-            result = body.get("result")
-            items = result.get("items") if isinstance(result, dict) else None
-            rows = [r for r in items or [] if isinstance(r, dict)]
-            for row in rows:
+            call = chain_commands(KeyRange(last), {}, [], spec=spec)
+            chain = read_chain(self.send_batch(call, context), call.names, spec)
+            for row in chain.rows:
                 yield {
                     "entityTypeId": entity_type,
                     "ID": _int(row.get("ID")),
@@ -97,11 +89,10 @@ class StageHistoryStream(Bitrix24Stream):
                     "OWNER_ID": _int(row.get("OWNER_ID")),
                     "CREATED_TIME": to_datetime(row.get("CREATED_TIME")),
                     "CATEGORY_ID": _int(row.get("CATEGORY_ID")),
-                    "STAGE_SEMANTIC_ID": row.get(
-                        "STAGE_SEMANTIC_ID", row.get("STATUS_SEMANTIC_ID")
-                    ),
-                    "STAGE_ID": row.get("STAGE_ID", row.get("STATUS_ID")),
+                    "STAGE_SEMANTIC_ID": row.get("STAGE_SEMANTIC_ID")
+                    or row.get("STATUS_SEMANTIC_ID"),
+                    "STAGE_ID": row.get("STAGE_ID") or row.get("STATUS_ID"),
                 }
-            if len(rows) < PAGE:
+            if chain.exhausted or chain.last_id is None:
                 return
-            last = max(_int(r.get("ID")) or 0 for r in rows)
+            last = chain.last_id
