@@ -51,6 +51,7 @@ from tap_bitrix24.streams.filters import validate_filter
 from tap_bitrix24.streams.item_filters import validate_item_filter
 from tap_bitrix24.streams.item_schema import unknown_types
 from tap_bitrix24.streams.items import FIXED_TYPES, ItemsStream, ItemType, is_item_stream
+from tap_bitrix24.streams.product_rows import ProductRowsStream
 from tap_bitrix24.streams.schema import build_schema
 from tap_bitrix24.streams.stage_history import StageHistoryStream
 
@@ -63,6 +64,7 @@ STREAM_NAMES = {
     ActivityCommunicationsStream.name,
     *DICTIONARY_NAMES,
     StageHistoryStream.name,
+    ProductRowsStream.name,
 }
 
 
@@ -272,6 +274,7 @@ class TapBitrix24(ConfigCheckingTap):
             ActivityCommunicationsStream(self, COMMUNICATIONS_SCHEMA),
             *(DictionaryStream(self, spec) for spec in DICTIONARIES),
             StageHistoryStream(self),
+            ProductRowsStream(self),
         ]
         if self._wants_items():
             self._checked_item_filters  # noqa: B018 - a bad item filter fails before data moves
