@@ -65,6 +65,11 @@ def _number(value: Any, kind: type) -> Any:
         return None
 
 
+def _rows(answer: Any) -> list[dict[str, Any]]:
+    rows = answer.get("productRows") if isinstance(answer, dict) else None
+    return [r for r in rows or [] if isinstance(r, dict)]
+
+
 def _record(entity_type: int, row: dict[str, Any], updated: str | None) -> dict[str, Any]:
     record: dict[str, Any] = {"entityTypeId": entity_type}
     record.update({n: _number(row.get(n), int) for n in _INTEGERS})
@@ -129,9 +134,13 @@ class ProductRowsStream(Bitrix24Stream):
                 )
                 result = self.send_batch(call, context)
                 for ident, updated in part:
-                    answer = result.result.get(f"i{ident}")
-                    rows = answer.get("productRows") if isinstance(answer, dict) else None
-                    rows = [r for r in rows or [] if isinstance(r, dict)]
+                    rows = _rows(result.result.get(f"i{ident}"))
+                    more = _number(result.next.get(f"i{ident}"), int)
+                    while more is not None:  # more than 50 rows: the next pages one by one
+                        query = {"filter": {"=ownerType": code, "=ownerId": ident}, "start": more}
+                        body = self.send_json(METHOD, query, context)
+                        rows += _rows(body.get("result"))
+                        more = _number(body.get("next"), int)
                     now = [_record(entity_type, r, updated) for r in rows]
                     yield from now
                     ids = sorted(int(r["id"]) for r in now if r["id"] is not None)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tap_bitrix24.emulator import EmulatorServer
+from tap_bitrix24.emulator import product_rows as emulated_rows
 from tap_bitrix24.streams.deletions import DELETED_AT
 from tap_bitrix24.streams.product_rows import owner_code
 from tests.conftest import Control, fast_config, run_tap, selected_catalog
@@ -55,4 +58,16 @@ def test_product_rows_follow_item_saves_with_tombstones(fresh_emulator: Emulator
     assert any(r[DELETED_AT] for r in records)  # replaced rows arrive as tombstones
     assert len(records) < len(first.by_stream["product_rows"]) / 4  # only changed items
     _live(records, table)
+    assert table == _truth(control)
+
+
+def test_an_item_with_more_rows_than_a_page_gets_them_all(
+    fresh_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of 2 rows (the portal's are 50): the rows past the first page come too."""
+    monkeypatch.setattr(emulated_rows, "PAGE", 2)
+    control = Control(fresh_emulator.url)
+    result = run_tap(fast_config(fresh_emulator), streams=["product_rows"])
+    table: dict[tuple[str, int], Any] = {}
+    _live(result.by_stream["product_rows"], table)
     assert table == _truth(control)
