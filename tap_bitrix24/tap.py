@@ -36,17 +36,24 @@ from tap_bitrix24.settings import (
     parse_settings,
 )
 from tap_bitrix24.streams.activities import ActivitiesStream
+from tap_bitrix24.streams.base import Bitrix24Stream
 from tap_bitrix24.streams.bindings import SCHEMA as BINDINGS_SCHEMA
 from tap_bitrix24.streams.bindings import ActivityBindingsStream
 from tap_bitrix24.streams.communications import SCHEMA as COMMUNICATIONS_SCHEMA
 from tap_bitrix24.streams.communications import ActivityCommunicationsStream
 from tap_bitrix24.streams.deletions import DELETED_AT
+from tap_bitrix24.streams.dictionaries import (
+    DICTIONARIES,
+    DICTIONARY_NAMES,
+    DictionaryStream,
+)
 from tap_bitrix24.streams.filters import validate_filter
 from tap_bitrix24.streams.item_filters import validate_item_filter
 from tap_bitrix24.streams.item_schema import unknown_types
 from tap_bitrix24.streams.items import FIXED_TYPES, ItemsStream, ItemType, is_item_stream
+from tap_bitrix24.streams.product_rows import ProductRowsStream
 from tap_bitrix24.streams.schema import build_schema
-from tap_bitrix24.streams.walking import ListWalkStream
+from tap_bitrix24.streams.stage_history import StageHistoryStream
 
 LEAD = 1
 SIMPLE_CRM = 2  # crm.settings.mode.get: 1 classic, 2 simple (no leads)
@@ -55,6 +62,9 @@ STREAM_NAMES = {
     ActivitiesStream.name,
     ActivityBindingsStream.name,
     ActivityCommunicationsStream.name,
+    *DICTIONARY_NAMES,
+    StageHistoryStream.name,
+    ProductRowsStream.name,
 }
 
 
@@ -241,8 +251,8 @@ class TapBitrix24(ConfigCheckingTap):
             return datetime.now(timezone.utc)
 
     @override
-    def discover_streams(self) -> list[ListWalkStream]:
-        """Activities, their bindings and communications, and one stream per CRM item type.
+    def discover_streams(self) -> list[Bitrix24Stream]:
+        """Activities, their bindings and communications, dictionaries, one stream per CRM type.
 
         Schemas come from ``crm.activity.fields`` and each type's ``crm.item.fields``.
         """
@@ -258,10 +268,13 @@ class TapBitrix24(ConfigCheckingTap):
         )
         if settings.detect_deletes:
             schema["properties"][DELETED_AT] = {"type": ["string", "null"], "format": "date-time"}
-        streams: list[ListWalkStream] = [
+        streams: list[Bitrix24Stream] = [
             ActivitiesStream(self, schema),
             ActivityBindingsStream(self, BINDINGS_SCHEMA),
             ActivityCommunicationsStream(self, COMMUNICATIONS_SCHEMA),
+            *(DictionaryStream(self, spec) for spec in DICTIONARIES),
+            StageHistoryStream(self),
+            ProductRowsStream(self),
         ]
         if self._wants_items():
             self._checked_item_filters  # noqa: B018 - a bad item filter fails before data moves

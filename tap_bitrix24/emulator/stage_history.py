@@ -169,6 +169,11 @@ def print_row(store: TypeStore, row: tuple[Any, ...], fmt: Any) -> dict[str, Any
     }
 
 
+def _value_of(store: TypeStore, name: str, row: tuple[Any, ...]) -> Any:
+    """One column of a raw row (a sort key)."""
+    return _values(store, row)[name]
+
+
 def _values(store: TypeStore, row: tuple[Any, ...]) -> dict[str, Any]:
     """The row's columns under both spellings, CREATED_TIME unprinted (for filter and order)."""
     row_id, ident, kind, when, stage, cat = row
@@ -227,12 +232,12 @@ def stage_history_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
                 )
             op = op or ("@" if is_array(value) else "=")
             conv = _converter(name, ctx)
-            wanted: Any = {conv(v) for v in array_values(value)} if is_array(value) else conv(value)
+            wanted = {conv(v) for v in array_values(value)} if is_array(value) else conv(value)
             if op in ("@", "!@") and not isinstance(wanted, set):
                 wanted = {wanted}
             conditions.append((op, name, wanted))
             if name == "ID" and op in (">", ">="):
-                low = max(low, int(wanted) + (1 if op == ">" else 0))
+                low = max(low, php_intval(wanted) + (1 if op == ">" else 0))
     order: list[tuple[str, bool]] = []
     if isinstance(params.get("order"), dict):
         for key, direction in params["order"].items():
@@ -281,8 +286,3 @@ def _converter(name: str, ctx: CallContext) -> Any:
     if name == "CREATED_TIME":
         return lambda v: ctx.portal.clock.parse(v, ctx.now)
     return lambda v: "" if v is None else str(v)
-
-
-def _value_of(store: TypeStore, name: str, row: tuple[Any, ...]) -> Any:
-    """A row's raw value of column ``name`` (a sort key)."""
-    return _values(store, row)[name]

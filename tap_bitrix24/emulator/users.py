@@ -116,7 +116,7 @@ def _user_filter(raw: dict[str, Any], ctx: CallContext) -> Callable[[dict[str, A
             tests.append(_equals("ACTIVE", want))
         elif name == "UF_DEPARTMENT":
             wanted = {php_intval(v) for v in (value if isinstance(value, list) else [value])}
-            tests.append(_in_departments(wanted))
+            tests.append(_in_department(wanted))
         elif name in ("ID", "TIMESTAMP_X"):
             if name == "ID":
                 number = php_intval(value)
@@ -129,6 +129,18 @@ def _user_filter(raw: dict[str, Any], ctx: CallContext) -> Callable[[dict[str, A
             text = str(value).lower()
             tests.append(_text_equals(name, text))
     return lambda r: all(t(r) for t in tests)
+
+
+def _equals(field: str, want: Any) -> Callable[[dict[str, Any]], bool]:
+    return lambda row: bool(row[field] == want)
+
+
+def _in_department(wanted: set[int]) -> Callable[[dict[str, Any]], bool]:
+    return lambda row: bool(wanted & set(row["UF_DEPARTMENT"]))
+
+
+def _text_equals(field: str, text: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda row: str(row[field]).lower() == text
 
 
 def _numeric(op: str, field: str, number: int) -> Callable[[dict[str, Any]], bool]:
@@ -216,18 +228,3 @@ USER_METHODS: dict[str, tuple[Callable[[dict[str, Any], CallContext], CallResult
     "user.get": (user_get, None),  # `user`, or its alternatives `user_basic`/`user_brief`
     "department.get": (department_get, "department"),
 }
-
-
-Test = Callable[[dict[str, Any]], bool]
-
-
-def _equals(name: str, want: Any) -> Test:
-    return lambda row: row[name] == want
-
-
-def _in_departments(wanted: set[int]) -> Test:
-    return lambda row: bool(wanted & set(row["UF_DEPARTMENT"]))
-
-
-def _text_equals(name: str, text: str) -> Test:
-    return lambda row: str(row[name]).lower() == text

@@ -140,11 +140,17 @@ class Bitrix24Stream(RESTStream[Any]):
         return Bitrix24Client.json(response)
 
     def send_batch(
-        self, call: BatchCall, context: Context | None, *, tries: int | None = None
+        self,
+        call: BatchCall,
+        context: Context | None,
+        *,
+        tries: int | None = None,
+        keep: frozenset[str] = frozenset(),
     ) -> BatchResult:
         """Run one ``batch`` through the SDK request path; the client judges each command.
 
-        ``tries`` caps the attempts (a request the caller can do without).
+        ``tries`` caps the attempts (a request the caller can do without); error codes in
+        ``keep`` stay in the result's ``errors`` for the caller.
         """
 
         def post(sub: BatchCall) -> requests.Response:
@@ -153,4 +159,4 @@ class Bitrix24Stream(RESTStream[Any]):
             )
             return send_once(self, prepared, context)
 
-        return self.client.batch(call, post, knobs=self.backoff_knobs(tries))
+        return self.client.batch(call, post, knobs=self.backoff_knobs(tries), keep=keep)

@@ -9,7 +9,9 @@ from singer_sdk.testing import SuiteConfig, get_tap_test_class
 from tap_bitrix24.emulator import EmulatorServer
 from tap_bitrix24.tap import TapBitrix24
 
-_server = EmulatorServer(activities=400, seed=3, webhook_secret="std-suite-secret-1")
+_server = EmulatorServer(
+    activities=400, seed=3, webhook_secret="std-suite-secret-1", scope=["crm", "user", "department"]
+)
 _server.start()
 atexit.register(_server.stop)
 
@@ -24,7 +26,7 @@ CONFIG = {
 
 
 def _everything_selected() -> dict:
-    """The discovered catalog with every stream selected (two are off by default)."""
+    """The discovered catalog with every stream selected (some are off by default)."""
     catalog = TapBitrix24(config=CONFIG).catalog_dict
     for stream in catalog["streams"]:
         for entry in stream["metadata"]:
