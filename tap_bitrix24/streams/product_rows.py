@@ -12,6 +12,7 @@ one that is gone.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from typing_extensions import override
@@ -19,8 +20,10 @@ from typing_extensions import override
 from tap_bitrix24.client.batch import MAX_COMMANDS, BatchCall
 from tap_bitrix24.streams.base import Bitrix24Stream
 from tap_bitrix24.streams.deletions import DELETED_AT
+from tap_bitrix24.streams.entities import gone_entities
 from tap_bitrix24.streams.items import FIXED_TYPES
 from tap_bitrix24.streams.schema import to_datetime
+from tap_bitrix24.streams.walking import utc_iso
 from tap_bitrix24.walk.keyset import KeyRange, chain_commands, read_chain
 from tap_bitrix24.walk.listspec import item_list
 
@@ -153,3 +156,24 @@ class ProductRowsStream(Bitrix24Stream):
                         snapshot[str(ident)] = ids
                     else:
                         snapshot.pop(str(ident), None)
+        if self._bitrix_tap.settings.detect_deletes:
+            yield from self._rows_of_deleted_items(entity_type, snapshot, context)
+
+    def _rows_of_deleted_items(
+        self, entity_type: int, snapshot: dict[str, list[int]], context: Context | None
+    ) -> Iterator[dict[str, Any]]:
+        """Tombstones for the rows of items that no longer exist (``detect_deletes``).
+
+        A deleted item's rows vanish with it, and its updatedTime never moves again: the items
+        the snapshot holds are checked with ``crm.item.list`` (``@id``, 2,500 a request).
+        """
+        held = {(entity_type, int(ident)) for ident in snapshot}
+        gone = gone_entities(held, lambda call: self.send_batch(call, context))
+        signpost = self.get_replication_key_signpost(context)  # the SDK's: the run's start
+        stamp = utc_iso(signpost) if isinstance(signpost, datetime) else str(signpost)
+        for _, ident in sorted(gone):
+            for row_id in snapshot.pop(str(ident), []):
+                tomb = _record(entity_type, {"id": row_id, "ownerId": ident}, stamp)
+                tomb["ownerType"] = owner_code(entity_type)
+                tomb[DELETED_AT] = stamp
+                yield tomb

@@ -71,3 +71,17 @@ def test_an_item_with_more_rows_than_a_page_gets_them_all(
     table: dict[tuple[str, int], Any] = {}
     _live(result.by_stream["product_rows"], table)
     assert table == _truth(control)
+
+
+def test_rows_of_deleted_items_become_tombstones(fresh_emulator: EmulatorServer) -> None:
+    """With detect_deletes, the rows of an item deleted on the portal leave the target too."""
+    control = Control(fresh_emulator.url)
+    config = fast_config(fresh_emulator, detect_deletes=True)
+    catalog = selected_catalog(config, ["product_rows"])
+    first = run_tap(config, catalog=catalog)
+    table: dict[tuple[str, int], Any] = {}
+    _live(first.by_stream["product_rows"], table)
+    control.post("mutate", {"items": {"2": {"delete": 40}, "31": {"delete": 20}}})
+    second = run_tap(config, first.state, catalog=catalog)
+    _live(second.by_stream.get("product_rows", []), table)
+    assert table == _truth(control)
