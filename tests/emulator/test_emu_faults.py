@@ -46,7 +46,8 @@ def test_429_announces_a_near_reset(make_api) -> None:
     add(api, {"kind": "429", "method": "crm.activity.list", "seconds": 4, "after_requests": 1})
     before = time.time()
     pending = api.call("crm.activity.list", {"start": -1})["time"]["operating_reset_at"]
-    assert before + 1 <= pending <= math.ceil(before + 2 + 1)  # announced while pending
+    after = time.time()  # bounds taken around the call: a loaded machine may delay it
+    assert before + 1 <= pending <= math.ceil(after + 2 + 1)  # announced while pending
     assert api.call("server.time")["time"]["operating_reset_at"] >= before + 290  # other methods
     assert api.raw("crm.activity.list", {"start": -1}).status_code == 429
     block = api.call("crm.activity.list", {"start": -1})["time"]
