@@ -25,8 +25,13 @@ ALL_STREAMS = {
 
 
 @pytest.fixture(scope="module")
-def streams(project: Meltano) -> list[str]:
-    """Stream names from the tap's catalog, as Meltano discovers them."""
+def streams(project: Meltano, emulator: Emulator) -> list[str]:
+    """Stream names from the tap's catalog, as Meltano discovers them.
+
+    The webhook gets the `user` and `department` scopes, so `users` and `departments` have
+    records too (the emulator's default webhook, like a CRM-only one, has neither).
+    """
+    emulator._call("/_emulator/config", {"scope": ["crm", "user", "department"]})
     proc = project("--log-level=warning", "invoke", "--no-install", "tap-bitrix24", "--discover")
     names = [s["tap_stream_id"] for s in json.loads(proc.stdout)["streams"]]
     assert "activities" in names, names
