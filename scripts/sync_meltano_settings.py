@@ -158,7 +158,9 @@ def readme_table(properties: dict[str, dict[str, Any]]) -> str:
         setting = f"`{name}`" + (" (secret)" if prop.get("secret") else "")
         value = prop.get("default")
         default = (
-            "" if value is None else f"`{value if isinstance(value, str) else json.dumps(value)}`"
+            ""
+            if value is None
+            else f"`{value if isinstance(value, str) and value else json.dumps(value)}`"
         )
         if prop.get("enum"):
             allowed = ", ".join(f"`{v}`" for v in prop["enum"] if v is not None)
@@ -170,6 +172,8 @@ def readme_table(properties: dict[str, dict[str, Any]]) -> str:
                 bounds.append(f"≤ {prop['maximum']:g}")
             kind = "integer" if "integer" in json_types(prop) else "number"
             allowed = f"{kind} {', '.join(bounds)}" if bounds else ""
+            if "pattern" in prop:
+                allowed = f"`{prop['pattern']}`"
         description = _cell(prop.get("description", ""))
         out.append(f"| {setting} | {default} | {allowed} | {description} |\n")
     out.append(README_END)

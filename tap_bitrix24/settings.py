@@ -29,6 +29,7 @@ from tap_bitrix24.errors import ConfigError
 
 logger = logging.getLogger("tap-bitrix24")
 
+LANGUAGE_PATTERN = "^([a-z]{2})?$"  # a Bitrix24 language ID (LID), or empty for the portal's
 OAUTH_KEYS = ("portal_url", "client_id", "client_secret", "refresh_token")
 #: Settings the SDK adds to every tap (stream maps, flattening, batch).
 _SDK_SETTINGS = {
@@ -156,6 +157,18 @@ CONFIG_SCHEMA = th.PropertiesList(
         "streams tombstone deleted items the same way (their own ID walk).",
     ),
     th.Property(
+        "field_options_language",
+        th.StringType(pattern=LANGUAGE_PATTERN),
+        default="",
+        examples=["en"],
+        title="Language of field labels",
+        description="Two-letter language code (en, ru, de, …) of the field_options fieldLabel "
+        "column: the labels of the lead, deal, contact, company and quote fields come from "
+        "their crm.*.userfield.list in that language (one more request per sync; a field "
+        "without a label in it keeps the portal's). Empty: the portal's language, as "
+        "crm.item.fields gives it. Option labels have one text in every language.",
+    ),
+    th.Property(
         "pagination",
         th.StringType,
         default="keyset",
@@ -242,6 +255,7 @@ class Settings:
     include_files: bool
     detect_deletes: bool
     pagination: str
+    field_options_language: str
     requests_per_second: float
     burst: int
     operating_limit: float
@@ -374,6 +388,10 @@ def _problem(error: ValidationError) -> str:
         return f"{key}: must be at least {rule:g}, got {got}"
     if error.validator == "maximum":
         return f"{key}: must be at most {rule:g}, got {got}"
+    if error.validator == "pattern":
+        examples = prop.get("examples")
+        such_as = f" such as {json.dumps(examples[0])}" if examples else ""
+        return f"{key}: expected a value{such_as} (pattern {rule}), got {got}"
     if error.validator == "enum":
         allowed = ", ".join(repr(v) for v in rule if v is not None)
         return f"{key}: expected one of {allowed}, got {got}"

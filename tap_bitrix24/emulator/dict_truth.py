@@ -7,13 +7,15 @@ from typing import TYPE_CHECKING, Any
 from .dictionaries import category_rows, category_supported, currency_rows, status_rows
 from .product_rows import owner_types, product_rows
 from .stage_history import print_row, supported
+from .userfields import ENTITIES, label
 from .users import department_rows, user_rows
 
 if TYPE_CHECKING:
     from .portal import Portal
 
 KINDS = ("statuses", "categories", "currencies", "users", "departments", "productRows",
-         "stageHistory")  # fmt: skip
+         "stageHistory", "fieldLabels")  # fmt: skip
+LANGUAGES = ("en", "ru")  # the languages the userfield lists have labels in
 
 
 def dictionary_truth(portal: Portal, kind: str | None = None) -> dict[str, Any]:
@@ -21,7 +23,9 @@ def dictionary_truth(portal: Portal, kind: str | None = None) -> dict[str, Any]:
 
     Statuses, categories by entityTypeId, currencies, users (as the
     ``user`` scope prints them), departments, product rows by ownerType and ownerId (items
-    with rows only), stage history rows by entityTypeId in ID order.
+    with rows only), stage history rows by entityTypeId in ID order, the labels of the user
+    fields of the types with a ``crm.<entity>.userfield.list`` by entityTypeId, upper field name
+    and language.
     """
     if kind is not None and kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
@@ -49,6 +53,16 @@ def dictionary_truth(portal: Portal, kind: str | None = None) -> dict[str, Any]:
                 per_item = {str(i): product_rows(store, i) for i in store.ids}
                 by_owner[code] = {k: v for k, v in per_item.items() if v}
             out[name] = by_owner
+        elif name == "fieldLabels":
+            out[name] = {
+                str(t): {
+                    f.upper: {lang: label(f, lang) for lang in LANGUAGES}
+                    for f in stores[t].itype.fields
+                    if f.dynamic
+                }
+                for t in ENTITIES.values()
+                if t in stores
+            }
         else:
             out[name] = {
                 str(t): [print_row(s, r, fmt) for r in portal.stage_log.iter_rows(s)]

@@ -4,8 +4,9 @@
 (``crm.category.list`` of every type but leads and quotes, one batch),
 ``currencies`` (``crm.currency.list``), ``field_options`` (the options of every enumeration
 field, from the ``crm.item.fields`` and ``crm.activity.fields`` the tap reads at discovery: no
-request of its own), ``users`` (``user.get``, active and dismissed: ``TIMESTAMP_X`` comes back
-as ``{}``, so there is no change stamp) and ``departments`` (``department.get``).
+request of its own, unless ``field_options_language`` asks for the field labels in a
+language), ``users`` (``user.get``, active and dismissed: ``TIMESTAMP_X`` comes back as ``{}``,
+so there is no change stamp) and ``departments`` (``department.get``).
 
 Each stream is one :class:`Dictionary`: its name, key, columns and the function that reads its
 rows. ``users`` and ``departments`` need the webhook's ``user`` and ``department`` scopes: a
@@ -33,6 +34,14 @@ if TYPE_CHECKING:
 ACTIVITY_TYPE = 6  # CCrmOwnerType::Activity
 DEALS = 2
 SMART_INVOICES = 31
+#: Types whose user fields have a ``crm.<entity>.userfield.list`` (labels per ``LANG``).
+USERFIELD_LISTS = {
+    1: "crm.lead.userfield.list",
+    2: "crm.deal.userfield.list",
+    3: "crm.contact.userfield.list",
+    4: "crm.company.userfield.list",
+    7: "crm.quote.userfield.list",
+}
 WITHOUT_CATEGORIES = frozenset({1, 7})  # leads, quotes (contacts/companies have them)
 SCOPE_ERRORS = frozenset({"insufficient_scope", "INSUFFICIENT_SCOPE"})
 
@@ -222,29 +231,64 @@ def read_currencies(stream: DictionaryStream) -> Iterator[dict[str, Any]]:
 
 
 def _options(
-    entity_type: int, stream_name: str, fields: dict[str, dict[str, Any]]
+    entity_type: int,
+    stream_name: str,
+    fields: dict[str, dict[str, Any]],
+    labels: dict[str, str],
 ) -> Iterator[dict[str, Any]]:
     for field, spec in sorted(fields.items()):
         items = spec.get("items") if isinstance(spec, dict) else None
         if spec.get("type") != "enumeration" or not isinstance(items, list):
             continue
+        label = labels.get(str(spec.get("upperName"))) or spec.get("listLabel")
         for position, item in enumerate(items):
             if isinstance(item, dict):
                 yield {
                     "entityTypeId": entity_type,
                     "stream": stream_name,
                     "field": field,
+                    "fieldLabel": label or spec.get("formLabel") or spec.get("title"),
                     "id": item.get("ID"),
                     "label": item.get("VALUE"),
                     "sort": item.get("SORT", (position + 1) * 10),
                 }
 
 
+def field_labels(stream: DictionaryStream, language: str) -> dict[int, dict[str, str]]:
+    """UF labels in ``language`` of the types with ``crm.<entity>.userfield.list``, one batch.
+
+    Labels come only in the language the ``LANG`` filter names (crm API doc §3); smart processes
+    and invoices have no such method, so their labels stay as crm.item.fields gives them.
+    """
+    types = {t.entity_type_id for t, _ in stream.tap.item_types.values()} & set(USERFIELD_LISTS)
+    if not language or not types:
+        return {}
+    call = BatchCall(
+        {f"t{t}": (USERFIELD_LISTS[t], {"filter": {"LANG": language}}) for t in sorted(types)}
+    )
+    result = stream.send_batch(call, None, keep=frozenset({"ACCESS_DENIED", "NOT_FOUND", ""}))
+    out: dict[int, dict[str, str]] = {}
+    for entity_type in sorted(types):
+        rows = _rows(result.result.get(f"t{entity_type}"))
+        out[entity_type] = {
+            str(r.get("FIELD_NAME")): str(label)
+            for r in rows
+            if (label := r.get("LIST_COLUMN_LABEL") or r.get("EDIT_FORM_LABEL"))
+        }
+    return out
+
+
 def read_field_options(stream: DictionaryStream) -> Iterator[dict[str, Any]]:
-    """Options of every enumeration field, from the fields read at discovery (no request)."""
+    """Options of every enumeration field, from the fields read at discovery.
+
+    With ``field_options_language`` set, the field labels of the fixed types come from their
+    userfield lists in that language (one request); otherwise no request at all.
+    """
+    labels = field_labels(stream, stream.tap.settings.field_options_language)
     for name, (item_type, fields) in stream.tap.item_types.items():
-        yield from _options(item_type.entity_type_id, name, fields)
-    yield from _options(ACTIVITY_TYPE, "activities", stream.tap.activity_fields)
+        entity_type = item_type.entity_type_id
+        yield from _options(entity_type, name, fields, labels.get(entity_type, {}))
+    yield from _options(ACTIVITY_TYPE, "activities", stream.tap.activity_fields, {})
 
 
 def read_users(stream: DictionaryStream) -> Iterator[dict[str, Any]]:
@@ -322,13 +366,15 @@ DICTIONARIES = (
             ("entityTypeId", "int"),
             ("stream", "str"),
             ("field", "str"),
+            ("fieldLabel", "str"),
             ("id", "int"),
             ("label", "str"),
             ("sort", "int"),
         ),
         read_field_options,
         "Options of enumeration fields of every item type and of activities "
-        "(crm.item.fields / crm.activity.fields items)",
+        "(crm.item.fields / crm.activity.fields items), with the field's label "
+        "(field_options_language)",
     ),
     Dictionary(
         "users",

@@ -14,6 +14,7 @@ from tests.conftest import Control, fast_config, run_tap
 
 SPEC = {d.name: d for d in DICTIONARIES}
 NAMES = sorted(SPEC)
+FIXED = (1, 2, 3, 4, 7)  # the types with a crm.<entity>.userfield.list
 
 
 def _expected(name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -25,8 +26,13 @@ def _key(name: str) -> Any:
     return lambda record: tuple(str(record[k]) for k in keys)
 
 
-def _options(server: EmulatorServer, control: Control) -> list[dict[str, Any]]:
-    """Every option of every enumeration field, read plainly from the portal's field lists."""
+def _options(server: EmulatorServer, control: Control, language: str = "") -> list[dict[str, Any]]:
+    """Every option of every enumeration field, read plainly from the portal's field lists.
+
+    The field's label is crm.item.fields' (the portal's language), or with ``language`` the
+    emulator's label in it where it has one (user fields of the types with a userfield list).
+    """
+    labels = control.get("truth/dictionaries?kind=fieldLabels")["fieldLabels"]
     rows = []
     types = [int(t) for t in control.get("truth/dictionaries?kind=categories")["categories"]]
     for entity_type in sorted({1, 2, 3, 4, 7, 31, *types}):
@@ -36,11 +42,14 @@ def _options(server: EmulatorServer, control: Control) -> list[dict[str, Any]]:
         fields = answer.get("result", {}).get("fields", {})
         for field, spec in fields.items():
             if spec.get("type") == "enumeration":
+                by_language = labels.get(str(entity_type), {}).get(spec["upperName"], {})
+                field_label = by_language.get(language) or spec["listLabel"]
                 for position, item in enumerate(spec["items"]):
                     rows.append(
                         {
                             "entityTypeId": entity_type,
                             "field": field,
+                            "fieldLabel": field_label,
                             "id": int(item["ID"]),
                             "label": item["VALUE"],
                             "sort": (position + 1) * 10,
@@ -76,6 +85,28 @@ def test_dictionaries_equal_the_portal_truth(fresh_emulator: EmulatorServer) -> 
     )
     assert item_options == _options(fresh_emulator, control)
     assert item_options  # the emulator's types have enumeration fields
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_field_labels_come_in_the_configured_language(
+    fresh_emulator: EmulatorServer, language: str
+) -> None:
+    control = Control(fresh_emulator.url)
+    control.post("stats/reset", {})
+    config = fast_config(fresh_emulator, field_options_language=language)
+    result = run_tap(config, streams=["field_options"])
+    got = sorted(
+        ({k: v for k, v in r.items() if k != "stream"} for r in result.by_stream["field_options"]),
+        key=lambda r: (r["entityTypeId"], r["field"], r["id"]),
+    )
+    expected = _options(fresh_emulator, control, language)
+    assert [r for r in got if r["entityTypeId"] != 6] == expected
+    fixed = {(r["field"], r["fieldLabel"]) for r in expected if r["entityTypeId"] in FIXED}
+    assert fixed  # the fixed types have enumeration user fields, labelled in the language
+    in_english = {(r["field"], r["fieldLabel"]) for r in _options(fresh_emulator, control, "en")}
+    assert (fixed <= in_english) is (language == "en")  # Russian labels differ from English ones
+    calls = control.get("stats")["method_calls"]
+    assert calls["crm.deal.userfield.list"] == 1  # one batch of the five lists per sync
 
 
 def test_a_missing_scope_skips_only_its_stream(

@@ -23,7 +23,7 @@ def test_unset_settings_take_the_schema_defaults() -> None:
         for f in fields(Settings)
         if f.default is MISSING and f.default_factory is MISSING and f.name in PROPS
     ]
-    assert len(plain) == 13, plain
+    assert len(plain) == 14, plain
     for name in plain:
         assert getattr(settings, name) == PROPS[name]["default"], name
 
@@ -56,6 +56,11 @@ def test_numeric_strings_and_decimals_are_read_as_numbers(name: str) -> None:
         ({"requests_per_second": "nan"}, "requests_per_second: expected number, got 'nan'"),
         ({"pagination": "pages"}, "pagination: expected one of 'keyset', 'offset', got 'pages'"),
         ({"filter": "X=1"}, 'filter: expected object such as {"OWNER_TYPE_ID": 2'),
+        (
+            {"field_options_language": "english"},
+            'field_options_language: expected a value such as "en" (pattern ^([a-z]{2})?$), '
+            "got 'english'",
+        ),
     ],
 )
 def test_schema_errors_name_the_setting_and_the_fix(config: dict, message: str) -> None:
