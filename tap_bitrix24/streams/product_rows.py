@@ -3,7 +3,7 @@
 ``crm.item.productrow.list`` answers one owner per call (its permission check reads one item),
 so the rows come 50 owners to a ``batch``. A product-row change saves the item and moves its
 ``updatedTime``, so the stream walks each type's items changed since its bookmark (``id`` and
-``updatedTime`` only, the list engine's chained ``>id`` pages) and re-reads those items' rows.
+``updatedTime`` only, through the list engine's keyset walk) and re-reads those items' rows.
 Rows removed from an item vanish on the portal, so the stream keeps the row IDs it last emitted
 per item (partition STATE key ``rows``) and emits a tombstone (``_sdc_deleted_at``) for each
 one that is gone.
@@ -18,13 +18,11 @@ from typing import TYPE_CHECKING, Any
 from typing_extensions import override
 
 from tap_bitrix24.client.batch import MAX_COMMANDS, BatchCall
-from tap_bitrix24.streams.base import Bitrix24Stream
 from tap_bitrix24.streams.deletions import DELETED_AT
 from tap_bitrix24.streams.entities import gone_entities
-from tap_bitrix24.streams.items import FIXED_TYPES
+from tap_bitrix24.streams.relations import TypeRelationStream
 from tap_bitrix24.streams.schema import to_datetime
-from tap_bitrix24.streams.walking import utc_iso
-from tap_bitrix24.walk.keyset import KeyRange, chain_commands, read_chain
+from tap_bitrix24.streams.walking import keyset_pages, utc_iso
 from tap_bitrix24.walk.listspec import item_list
 
 if TYPE_CHECKING:
@@ -83,7 +81,7 @@ def _record(entity_type: int, row: dict[str, Any], updated: str | None) -> dict[
     return record
 
 
-class ProductRowsStream(Bitrix24Stream):
+class ProductRowsStream(TypeRelationStream):
     """Product rows, re-read when their item's ``updatedTime`` moves; removed rows tombstoned."""
 
     name = "product_rows"
@@ -91,38 +89,23 @@ class ProductRowsStream(Bitrix24Stream):
     replication_key = "itemUpdatedTime"
     is_sorted = False  # the items walk goes by id
     selected_by_default = False
+    WITHOUT = frozenset({3, 4})  # contacts and companies have no product rows
 
     def __init__(self, tap: TapBitrix24) -> None:
         super().__init__(tap, SCHEMA, path=METHOD)
 
-    @property
-    @override
-    def partitions(self) -> list[dict[str, Any]] | None:
-        """One partition per type with product rows (smart processes are the non-fixed types)."""
-        types = {t.entity_type_id for t, _ in self._bitrix_tap.item_types.values()}
-        return [
-            {"entityTypeId": t} for t in sorted(types) if t in OWNER_CODES or t not in FIXED_TYPES
-        ]
-
     def _changed_items(self, entity_type: int, context: Context | None) -> Iterator[list[Any]]:
         """(id, updatedTime) pages of the items changed since the bookmark, 2,500 a request."""
-        spec = item_list(entity_type, "items")
         since = self.get_starting_replication_key_value(context)
         condition = {">=updatedTime": since} if since else {}
-        last = 0
-        while True:
-            call = chain_commands(KeyRange(last), condition, ["id", "updatedTime"], spec=spec)
-            chain = read_chain(self.send_batch(call, context), call.names, spec)
-            if chain.rows:
-                yield [(int(r["id"]), to_datetime(r.get("updatedTime"))) for r in chain.rows]
-            if chain.exhausted or chain.last_id is None:
-                return
-            last = chain.last_id
+        spec = item_list(entity_type, "items")
+        for rows in keyset_pages(self, spec, condition, ["id", "updatedTime"], 0, context):
+            yield [(int(r["id"]), to_datetime(r.get("updatedTime"))) for r in rows]
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Rows of every changed item, and tombstones for rows its save removed."""
-        entity_type = int((context or {})["entityTypeId"])
+        entity_type = self.entity_type(context)
         code = owner_code(entity_type)
         state = self.get_context_state(context)
         snapshot: dict[str, list[int]] = state.setdefault(SNAPSHOT, {})

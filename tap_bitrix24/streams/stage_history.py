@@ -2,8 +2,8 @@
 
 ``crm.stagehistory.list`` rows are only ever added (the portal deletes an item's rows with the
 item), so the stream reads each type's rows past its last ``ID`` through the list engine's
-chained batches (50 ``>ID`` pages with ``start=-1``, no COUNT: 2,500 rows a request), one
-partition per type. Leads' ``STATUS_ID``/``STATUS_SEMANTIC_ID`` come as
+keyset walk (50 ``>ID`` pages with ``start=-1`` chained in a batch, no COUNT: 2,500 rows a
+request), one partition per type. Leads' ``STATUS_ID``/``STATUS_SEMANTIC_ID`` come as
 ``STAGE_ID``/``STAGE_SEMANTIC_ID``, so every type has the same columns.
 """
 
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import override
 
-from tap_bitrix24.streams.base import Bitrix24Stream
+from tap_bitrix24.streams.relations import TypeRelationStream
 from tap_bitrix24.streams.schema import to_datetime
-from tap_bitrix24.walk.keyset import KeyRange, chain_commands, read_chain
+from tap_bitrix24.streams.walking import keyset_pages
 from tap_bitrix24.walk.listspec import ListSpec
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from tap_bitrix24.tap import TapBitrix24
 
 METHOD = "crm.stagehistory.list"
-WITHOUT_HISTORY = frozenset({3, 4, 7})  # contacts, companies, quotes
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -53,7 +52,7 @@ def _int(value: Any) -> int | None:
         return None
 
 
-class StageHistoryStream(Bitrix24Stream):
+class StageHistoryStream(TypeRelationStream):
     """Stage moves, incremental by ``ID`` per CRM type."""
 
     name = "stage_history"
@@ -61,27 +60,19 @@ class StageHistoryStream(Bitrix24Stream):
     replication_key = "ID"
     is_sorted = True  # ascending ID within each type's partition
     selected_by_default = False
+    WITHOUT = frozenset({3, 4, 7})  # contacts, companies, quotes
 
     def __init__(self, tap: TapBitrix24) -> None:
         super().__init__(tap, SCHEMA, path=METHOD)
 
-    @property
-    @override
-    def partitions(self) -> list[dict[str, Any]] | None:
-        """One partition per CRM type with a stage history."""
-        types = {t.entity_type_id for t, _ in self._bitrix_tap.item_types.values()}
-        return [{"entityTypeId": t} for t in sorted(types - WITHOUT_HISTORY)]
-
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Rows past the partition's bookmark: chained batches of 50 ``>ID`` pages."""
-        entity_type = int((context or {})["entityTypeId"])
+        entity_type = self.entity_type(context)
         spec = ListSpec(METHOD, rows_key="items", params={"entityTypeId": entity_type})
         last = _int(self.get_starting_replication_key_value(context)) or 0
-        while True:
-            call = chain_commands(KeyRange(last), {}, [], spec=spec)
-            chain = read_chain(self.send_batch(call, context), call.names, spec)
-            for row in chain.rows:
+        for rows in keyset_pages(self, spec, {}, [], last, context):
+            for row in rows:
                 yield {
                     "entityTypeId": entity_type,
                     "ID": _int(row.get("ID")),
@@ -93,6 +84,3 @@ class StageHistoryStream(Bitrix24Stream):
                     or row.get("STATUS_SEMANTIC_ID"),
                     "STAGE_ID": row.get("STAGE_ID") or row.get("STATUS_ID"),
                 }
-            if chain.exhausted or chain.last_id is None:
-                return
-            last = chain.last_id

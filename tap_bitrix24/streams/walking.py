@@ -62,7 +62,14 @@ if TYPE_CHECKING:
 
     from tap_bitrix24.tap import TapBitrix24
 
-__all__ = ["ActivityWalkStream", "ListWalkStream", "Survey", "utc_iso"]
+__all__ = [
+    "ActivityWalkStream",
+    "ListWalkStream",
+    "Survey",
+    "keyset_pages",
+    "read_list_chain",
+    "utc_iso",
+]
 
 WALK_KEY = "walk"
 
@@ -70,6 +77,53 @@ WALK_KEY = "walk"
 def utc_iso(moment: datetime) -> str:
     """The one bookmark format: UTC, second precision, ``+00:00``."""
     return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def read_list_chain(
+    stream: Bitrix24Stream,
+    spec: ListSpec,
+    key_range: KeyRange,
+    condition: dict[str, Any],
+    select: list[str],
+    context: Context | None,
+    *,
+    pages: int = MAX_COMMANDS,
+) -> Chain:
+    """One chained batch of up to ``pages`` keyset pages of ``spec``'s list for ``key_range``.
+
+    A batch without list results is no Bitrix24 portal's answer: one clear error, not a loop.
+    """
+    call = chain_commands(key_range, condition, select, pages=pages, spec=spec)
+    chain = read_chain(stream.send_batch(call, context), call.names, spec)
+    if chain.pages == 0:
+        raise TapError(
+            f"the portal {stream.client.host} answered a batch without list results; "
+            "check that the URL points at a Bitrix24 portal"
+        )
+    return chain
+
+
+def keyset_pages(
+    stream: Bitrix24Stream,
+    spec: ListSpec,
+    condition: dict[str, Any],
+    select: list[str],
+    after: int,
+    context: Context | None,
+) -> Iterator[list[dict[str, Any]]]:
+    """The rows of ``spec``'s list past ID ``after``, one chained batch (2,500 rows) at a time.
+
+    The list engine's sequential walk (one open range), for streams that ride another list
+    (product rows on the items, stage history on its own list) rather than being one.
+    """
+    walker = KeysetWalker(
+        lambda r: read_list_chain(stream, spec, r, condition, select, context),
+        [KeyRange(after, None)],
+        row_id=spec.row_id,
+    )
+    for step in walker:
+        if step.rows:
+            yield step.rows
 
 
 class ListWalkStream(Bitrix24Stream):
@@ -260,22 +314,17 @@ class ListWalkStream(Bitrix24Stream):
         condition: dict[str, Any] | None = None,
     ) -> Chain:
         """One chained batch of up to 50 keyset pages for ``key_range``."""
-        call = chain_commands(
+        return read_list_chain(
+            self,
+            self.spec,
             key_range,
             self.base_filter() if condition is None else condition,
             self.list_select() if select is None else select,
+            context,
             pages=pages_for(key_range, self._density, self._high)
             if condition is None
             else MAX_COMMANDS,
-            spec=self.spec,
         )
-        chain = read_chain(self.send_batch(call, context), call.names, self.spec)
-        if chain.pages == 0:
-            raise TapError(
-                f"the portal {self.client.host} answered a batch without list results; "
-                "check that the URL points at a Bitrix24 portal"
-            )
-        return chain
 
     def id_walk(self, context: Context | None) -> OwnerTable:
         """Every row matching the user's filter now (with its owner, for activities).
