@@ -5,8 +5,9 @@ so the rows come 50 owners to a ``batch``. A product-row change saves the item a
 ``updatedTime``, so the stream walks each type's items changed since its bookmark (``id`` and
 ``updatedTime`` only, through the list engine's keyset walk) and re-reads those items' rows.
 Rows removed from an item vanish on the portal, so the stream keeps the row IDs it last emitted
-per item (partition STATE key ``rows``) and emits a tombstone (``_sdc_deleted_at``) for each
-one that is gone.
+per item (partition STATE key ``rows``, packed as a :class:`~tap_bitrix24.walk.bindingset.
+RowSnapshot`; the JSON object of earlier releases is still read) and emits a tombstone
+(``_sdc_deleted_at``) for each one that is gone.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from typing import TYPE_CHECKING, Any
 from typing_extensions import override
 
 from tap_bitrix24.client.batch import MAX_COMMANDS, BatchCall
+from tap_bitrix24.errors import StateError
 from tap_bitrix24.streams.deletions import DELETED_AT
 from tap_bitrix24.streams.entities import gone_entities
 from tap_bitrix24.streams.relations import TypeRelationStream
 from tap_bitrix24.streams.schema import to_datetime
 from tap_bitrix24.streams.walking import keyset_pages, utc_iso
+from tap_bitrix24.walk.bindingset import RowSnapshot
 from tap_bitrix24.walk.listspec import item_list
 
 if TYPE_CHECKING:
@@ -108,7 +111,7 @@ class ProductRowsStream(TypeRelationStream):
         entity_type = self.entity_type(context)
         code = owner_code(entity_type)
         state = self.get_context_state(context)
-        snapshot: dict[str, list[int]] = state.setdefault(SNAPSHOT, {})
+        snapshot = self._snapshot(state)
         for items in self._changed_items(entity_type, context):
             for first in range(0, len(items), MAX_COMMANDS):
                 part = items[first : first + MAX_COMMANDS]
@@ -130,33 +133,45 @@ class ProductRowsStream(TypeRelationStream):
                     now = [_record(entity_type, r, updated) for r in rows]
                     yield from now
                     ids = sorted(int(r["id"]) for r in now if r["id"] is not None)
-                    for gone in sorted(set(snapshot.get(str(ident), [])) - set(ids)):
+                    for gone in sorted(set(snapshot.get(ident)) - set(ids)):
                         tomb = _record(entity_type, {"id": gone, "ownerId": ident}, updated)
                         tomb["ownerType"] = code
                         tomb[DELETED_AT] = updated
                         yield tomb
                     if ids:
-                        snapshot[str(ident)] = ids
+                        snapshot.put(ident, ids)
                     else:
-                        snapshot.pop(str(ident), None)
+                        snapshot.forget(ident)
         if self._bitrix_tap.settings.detect_deletes:
             yield from self._rows_of_deleted_items(entity_type, snapshot, context)
+        state[SNAPSHOT] = snapshot.encode()
+
+    def _snapshot(self, state: dict[str, Any]) -> RowSnapshot:
+        """The row IDs last emitted per item, from STATE (either release's form)."""
+        try:
+            return RowSnapshot.read(state.get(SNAPSHOT))
+        except ValueError as exc:
+            raise StateError(
+                f"the saved row snapshot of stream '{self.name}' is unreadable ({exc}); "
+                "clear the state (e.g. `meltano state clear`) to start over"
+            ) from None
 
     def _rows_of_deleted_items(
-        self, entity_type: int, snapshot: dict[str, list[int]], context: Context | None
+        self, entity_type: int, snapshot: RowSnapshot, context: Context | None
     ) -> Iterator[dict[str, Any]]:
         """Tombstones for the rows of items that no longer exist (``detect_deletes``).
 
         A deleted item's rows vanish with it, and its updatedTime never moves again: the items
         the snapshot holds are checked with ``crm.item.list`` (``@id``, 2,500 a request).
         """
-        held = {(entity_type, int(ident)) for ident in snapshot}
+        held = {(entity_type, ident) for ident, _ in snapshot.items()}
         gone = gone_entities(held, lambda call: self.send_batch(call, context))
         signpost = self.get_replication_key_signpost(context)  # the SDK's: the run's start
         stamp = utc_iso(signpost) if isinstance(signpost, datetime) else str(signpost)
         for _, ident in sorted(gone):
-            for row_id in snapshot.pop(str(ident), []):
+            for row_id in snapshot.get(ident):
                 tomb = _record(entity_type, {"id": row_id, "ownerId": ident}, stamp)
                 tomb["ownerType"] = owner_code(entity_type)
                 tomb[DELETED_AT] = stamp
                 yield tomb
+            snapshot.forget(ident)

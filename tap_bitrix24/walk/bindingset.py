@@ -1,13 +1,13 @@
-"""Compact, JSON-safe snapshots of what a stream last emitted per activity, for STATE.
+"""Compact, JSON-safe snapshots of what a stream last emitted per activity (or item), for STATE.
 
-Bitrix24 deletes a removed binding, and re-inserts communications under new IDs, without a
-trace. To tell the target which rows to drop, a stream remembers what it last emitted per
-activity: ``activity_bindings`` the (OWNER_TYPE_ID, OWNER_ID) pairs, ``activity_communications``
-the communication IDs with their CRM entity. Entries are sorted by activity ID and stored as
-varints (ID delta, count, then the values of each entry), deflated and base64-encoded: a few
-bytes per entry. In memory a
-snapshot is three flat arrays, not a dict of tuples, so a million activities stay in tens of
-megabytes.
+Bitrix24 deletes a removed binding or product row, and re-inserts communications under new
+IDs, without a trace. To tell the target which rows to drop, a stream remembers what it last
+emitted per activity: ``activity_bindings`` the (OWNER_TYPE_ID, OWNER_ID) pairs,
+``activity_communications`` the communication IDs with their CRM entity; ``product_rows`` the
+row IDs per CRM item. Entries are sorted by activity ID and stored as varints (ID delta,
+count, then the values of each entry), deflated and base64-encoded: a few bytes per entry. In
+memory a snapshot is three flat arrays, not a dict of tuples, so a million activities stay in
+tens of megabytes.
 """
 
 from __future__ import annotations
@@ -157,3 +157,41 @@ class CommunicationSnapshot(_Snapshot[Communication]):
 
     def _flatten(self, entry: Communication) -> Iterable[int]:
         return entry
+
+
+class RowSnapshot(_Snapshot[int]):
+    """CRM item ID -> the IDs of its product rows last emitted (``product_rows``).
+
+    The STATE of earlier releases held a JSON object ``{"<item ID>": [row IDs]}``;
+    :meth:`read` takes either form.
+    """
+
+    PREFIX = "r1:"
+    WIDTH = 1
+
+    def _entries(self, flat: array) -> tuple[int, ...]:
+        return tuple(flat)
+
+    def _flatten(self, entry: int) -> Iterable[int]:
+        return (entry,)
+
+    @classmethod
+    def read(cls, saved: object) -> RowSnapshot:
+        """The snapshot from STATE: this encoding, the old JSON object, or nothing."""
+        if saved is None or isinstance(saved, str):
+            return cls.decode(saved)
+        if not isinstance(saved, dict):
+            raise ValueError("not a row snapshot")
+        snapshot = cls()
+        try:
+            for item_id, row_ids in sorted(saved.items(), key=lambda kv: int(kv[0])):
+                if not isinstance(row_ids, list):
+                    raise ValueError(f"the rows of item {item_id} are not a list")
+                if not row_ids:
+                    continue  # an item without rows is not kept
+                snapshot.ids.append(int(item_id))
+                snapshot.values.extend(sorted({int(r) for r in row_ids}))
+                snapshot.starts.append(len(snapshot.values))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(f"garbled row snapshot ({exc})") from None
+        return snapshot

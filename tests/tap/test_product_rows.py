@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any
 
 import pytest
 
 from tap_bitrix24.emulator import EmulatorServer
 from tap_bitrix24.emulator import product_rows as emulated_rows
+from tap_bitrix24.errors import StateError
 from tap_bitrix24.streams.deletions import DELETED_AT
 from tap_bitrix24.streams.product_rows import owner_code
+from tap_bitrix24.walk.bindingset import RowSnapshot
 from tests.conftest import Control, fast_config, run_tap, selected_catalog
 
 
@@ -85,3 +89,54 @@ def test_rows_of_deleted_items_become_tombstones(fresh_emulator: EmulatorServer)
     second = run_tap(config, first.state, catalog=catalog)
     _live(second.by_stream.get("product_rows", []), table)
     assert table == _truth(control)
+
+
+def _partitions(state: dict[str, Any]) -> list[dict[str, Any]]:
+    return state["bookmarks"]["product_rows"]["partitions"]
+
+
+def _as_previous_release(state: dict[str, Any]) -> dict[str, Any]:
+    """The same STATE with each snapshot as the previous release wrote it: a JSON object."""
+    old = copy.deepcopy(state)
+    for partition in _partitions(old):
+        if "rows" in partition:
+            snapshot = RowSnapshot.decode(partition["rows"])
+            partition["rows"] = {str(item): list(rows) for item, rows in snapshot.items()}
+    return old
+
+
+def test_row_snapshots_are_packed_and_the_previous_releases_state_still_works(
+    fresh_emulator: EmulatorServer,
+) -> None:
+    control = Control(fresh_emulator.url)
+    config = fast_config(fresh_emulator, detect_deletes=True)
+    catalog = selected_catalog(config, ["product_rows"])
+    first = run_tap(config, catalog=catalog)
+    packed = [p["rows"] for p in _partitions(first.state) if "rows" in p]
+    assert packed and all(isinstance(p, str) and p.startswith("r1:") for p in packed)
+    previous = _as_previous_release(first.state)
+    assert len(json.dumps(first.state)) < len(json.dumps(previous)) / 2
+    control.post("mutate", {"items": {"2": {"update": 60, "delete": 20}, "7": {"update": 20}}})
+
+    outcomes = []
+    for state in (first.state, previous):
+        table: dict[tuple[str, int], Any] = {}
+        _live(first.by_stream["product_rows"], table)
+        run = run_tap(config, state, catalog=catalog)
+        records = run.by_stream.get("product_rows", [])
+        assert any(r[DELETED_AT] for r in records)  # replaced rows and deleted items' rows
+        _live(records, table)
+        assert table == _truth(control)
+        assert all(isinstance(p["rows"], str) for p in _partitions(run.state) if "rows" in p)
+        outcomes.append(sorted((r["entityTypeId"], r["id"], bool(r[DELETED_AT])) for r in records))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_a_garbled_row_snapshot_is_one_clear_error(fresh_emulator: EmulatorServer) -> None:
+    config = fast_config(fresh_emulator)
+    catalog = selected_catalog(config, ["product_rows"])
+    first = run_tap(config, catalog=catalog)
+    state = copy.deepcopy(first.state)
+    _partitions(state)[0]["rows"] = {"12": "not a list"}
+    with pytest.raises(StateError, match="row snapshot of stream 'product_rows' is unreadable"):
+        run_tap(config, state, catalog=catalog)

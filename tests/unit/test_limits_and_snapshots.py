@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tap_bitrix24.client.limits import LeakyBucket, OperatingBudget
-from tap_bitrix24.walk.bindingset import BindingSnapshot, CommunicationSnapshot
+from tap_bitrix24.walk.bindingset import BindingSnapshot, CommunicationSnapshot, RowSnapshot
 from tap_bitrix24.walk.ownerset import OwnerTable
 
 
@@ -81,6 +81,25 @@ def test_communication_id_snapshot_roundtrip():
     assert dict(again.items()) == {3: ((12, 4, 5),), 7: ((40, 1, 2), (41, 3, 9))}
     with pytest.raises(ValueError):
         CommunicationSnapshot.decode(snapshot.encode()[:-4] + "AAAA")
+
+
+def test_row_snapshot_reads_its_packing_and_the_previous_json_object():
+    """product_rows' STATE of earlier releases is {"<item ID>": [row IDs]}."""
+    old = {"12": [60000055, 60000054], "3": [7], "100": []}
+    snapshot = RowSnapshot.read(old)
+    assert dict(snapshot.items()) == {3: (7,), 12: (60000054, 60000055)}  # no empty entries
+    snapshot.put(5, [9, 8])
+    snapshot.forget(3)
+    packed = snapshot.encode()
+    assert packed.startswith("r1:")
+    assert dict(RowSnapshot.read(packed).items()) == {5: (8, 9), 12: (60000054, 60000055)}
+    assert len(RowSnapshot.read(None)) == 0
+
+
+@pytest.mark.parametrize("saved", [{"x": [1]}, {"1": 5}, {"1": ["a"]}, 7, ["1"], "r1:garbled!"])
+def test_garbled_row_snapshot_is_refused(saved: object) -> None:
+    with pytest.raises(ValueError):
+        RowSnapshot.read(saved)
 
 
 def test_owner_table_lines_up_with_known_ids():
