@@ -263,7 +263,7 @@ class ItemConverter(SchemaRecords):
             if info.get("isMultiple"):
                 convert = _many(convert)
             self._converters.append((name, convert))
-        self._fm = any(column in properties for column in FM_COLUMNS.values())
+        self._fm = [column for column in FM_COLUMNS.values() if column in properties]
 
     def __call__(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Convert one row; keys the schema does not know are dropped."""
@@ -272,5 +272,7 @@ class ItemConverter(SchemaRecords):
             if name in row:
                 record[name] = convert(row[name])
         if self._fm and "fm" in row:
-            record.update(fm_columns(row["fm"]))
+            columns = fm_columns(row["fm"])
+            for column in self._fm:
+                record[column] = columns[column]
         return record
