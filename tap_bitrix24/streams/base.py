@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,15 @@ class Bitrix24Stream(PreparedRecordsStream, RESTStream[Any]):
     def records_prepared(self) -> bool:
         """:attr:`prepared`, decided once per run."""
         return self.prepared
+
+    @override
+    def generate_child_contexts(
+        self, record: dict[str, Any], context: Context | None
+    ) -> Iterable[Context | None]:
+        """No child streams, no contexts: the SDK would otherwise try, per record, to sync none."""
+        if not self.child_streams:
+            return ()
+        return super().generate_child_contexts(record, context)
 
     @property
     def client(self) -> Bitrix24Client:
