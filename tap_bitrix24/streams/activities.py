@@ -24,6 +24,7 @@ class ActivitiesStream(ActivityWalkStream):
     name = "activities"
     primary_keys = ("ID",)
     replication_key = "LAST_UPDATED"
+    builds_selected_records = True
 
     def __init__(self, tap: TapBitrix24, schema: dict[str, Any]) -> None:
         super().__init__(tap, schema)
@@ -47,8 +48,8 @@ class ActivitiesStream(ActivityWalkStream):
 
     @cached_property
     def converter(self) -> RecordConverter:
-        """Typed conversion for this stream's schema."""
-        return RecordConverter(self.schema)
+        """Typed conversion to the selected properties."""
+        return RecordConverter(self.selected_schema)
 
     @cached_property
     def _dedupe(self) -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -12,7 +13,7 @@ from typing_extensions import override
 from tap_bitrix24.client.auth import OAuthAuth, WebhookAuth
 from tap_bitrix24.client.batch import BatchCall, BatchResult
 from tap_bitrix24.client.transport import Bitrix24Client, Knobs, method_of
-from tap_bitrix24.sdk_private import send_once
+from tap_bitrix24.sdk_private import PreparedRecordsStream, nothing_to_prune, send_once
 
 if TYPE_CHECKING:
     from backoff.types import Details
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from tap_bitrix24.tap import TapBitrix24
 
 
-class Bitrix24Stream(RESTStream[Any]):
+class Bitrix24Stream(PreparedRecordsStream, RESTStream[Any]):
     """Routes the SDK's request hooks through :class:`Bitrix24Client`.
 
     Pacing, retries and token refresh live in the client (``request_decorator``); Bitrix24's
@@ -31,10 +32,42 @@ class Bitrix24Stream(RESTStream[Any]):
     """
 
     http_method = "POST"
+    #: The stream's records are built by a converter from :attr:`selected_schema` (exactly the
+    #: selected properties, typed), so the SDK's per-record pruning can be skipped.
+    builds_selected_records = False
 
     def __init__(self, tap: TapBitrix24, schema: dict[str, Any], path: str) -> None:
         self._bitrix_tap = tap
         super().__init__(tap=tap, schema=schema, path=path)
+
+    @cached_property
+    def selected_schema(self) -> dict[str, Any]:
+        """The schema with only the properties the catalog selects: what records hold."""
+        mask = self.mask
+        properties = self.schema.get("properties", {})
+        return {
+            **self.schema,
+            "properties": {n: p for n, p in properties.items() if mask[("properties", n)]},
+        }
+
+    @cached_property
+    def prepared(self) -> bool:
+        """Records need no pruning by the SDK (see ``sdk_private.PreparedRecordsStream``)."""
+        return self.builds_selected_records and nothing_to_prune(self)
+
+    @override
+    def records_prepared(self) -> bool:
+        """:attr:`prepared`, decided once per run."""
+        return self.prepared
+
+    @override
+    def generate_child_contexts(
+        self, record: dict[str, Any], context: Context | None
+    ) -> Iterable[Context | None]:
+        """No child streams, no contexts: the SDK would otherwise try, per record, to sync none."""
+        if not self.child_streams:
+            return ()
+        return super().generate_child_contexts(record, context)
 
     @property
     def client(self) -> Bitrix24Client:

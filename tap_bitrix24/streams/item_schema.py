@@ -250,27 +250,50 @@ def fm_columns(value: Any) -> dict[str, list[dict[str, Any]]]:
 
 
 class ItemConverter(SchemaRecords):
-    """Raw crm.item.list rows -> records of one schema (every property present)."""
+    """Raw crm.item.list rows -> records of one schema (every property present).
+
+    Single text and integer fields (most of a row) are handled inline, without a call per value.
+    """
 
     def __init__(self, fields: Mapping[str, Mapping[str, Any]], schema: Mapping[str, Any]) -> None:
         properties = schema.get("properties", {})
         self._template: dict[str, Any] = dict.fromkeys(properties)
+        self._strings: list[str] = []
+        self._ints: list[str] = []
         self._converters: list[tuple[str, Callable[[Any], Any]]] = []
         for name, info in fields.items():
             if name not in properties or not isinstance(info, Mapping):
                 continue
             convert = _single(str(info.get("type", "")))
             if info.get("isMultiple"):
-                convert = _many(convert)
-            self._converters.append((name, convert))
-        self._fm = any(column in properties for column in FM_COLUMNS.values())
+                self._converters.append((name, _many(convert)))
+            elif convert is to_string:
+                self._strings.append(name)
+            elif convert is to_int:
+                self._ints.append(name)
+            else:
+                self._converters.append((name, convert))
+        self._fm = [column for column in FM_COLUMNS.values() if column in properties]
 
     def __call__(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Convert one row; keys the schema does not know are dropped."""
         record = self._template.copy()
+        for name in self._strings:
+            if name in row:
+                value = row[name]
+                record[name] = value if value.__class__ is str else to_string(value)
+        for name in self._ints:
+            if name in row:
+                value = row[name]
+                try:
+                    record[name] = int(value)
+                except (TypeError, ValueError):
+                    record[name] = to_int(value)
         for name, convert in self._converters:
             if name in row:
                 record[name] = convert(row[name])
         if self._fm and "fm" in row:
-            record.update(fm_columns(row["fm"]))
+            columns = fm_columns(row["fm"])
+            for column in self._fm:
+                record[column] = columns[column]
         return record

@@ -66,6 +66,7 @@ class ItemsStream(ListWalkStream):
     primary_keys = ("id",)
     replication_key = "updatedTime"
     selected_by_default = False
+    builds_selected_records = True
 
     def __init__(
         self,
@@ -89,8 +90,8 @@ class ItemsStream(ListWalkStream):
 
     @cached_property
     def converter(self) -> ItemConverter:
-        """Typed conversion for this stream's schema."""
-        return ItemConverter(self.fields, self.schema)
+        """Typed conversion to the selected properties."""
+        return ItemConverter(self.fields, self.selected_schema)
 
     @cached_property
     def _select(self) -> list[str]:

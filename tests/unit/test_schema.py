@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+from datetime import datetime, timezone
 from pathlib import Path
 
 import jsonschema
@@ -163,3 +165,50 @@ def test_absent_fields_are_present_as_null(fields):
     assert record["ID"] == 5 and record["FILES"] is None and record["SUBJECT"] is None
     tombstone = convert.blank(ID=7, LAST_UPDATED="2025-01-01T00:00:00+00:00")
     assert list(tombstone) == list(schema["properties"]) and tombstone["ID"] == 7
+
+
+def _reference_utc(value: str) -> str | None:
+    """The conversion by its definition: parse, shift to UTC, print (kept if out of range)."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.isoformat() + "+00:00"
+    try:
+        return parsed.astimezone(timezone.utc).isoformat()
+    except OverflowError:
+        return value
+
+
+def test_to_datetime_equals_the_plain_conversion_for_any_value() -> None:
+    """The per-hour shortcut gives exactly what parsing each value gives, valid or not."""
+    from tap_bitrix24.streams import schema
+
+    rng = random.Random(7)
+    offsets = ["+03:00", "-05:00", "+00:00", "+05:30", "-09:30", "+14:00", "-12:00"]
+    values = [
+        "9999-12-31T23:59:59-05:00",
+        "9999-12-31T22:00:00+03:00",
+        "0001-01-01T00:30:00+03:00",
+        "0001-01-01T05:00:00-03:00",
+        "2024-02-29T01:15:00+03:00",
+        "2023-02-29T01:15:00+03:00",  # no such day
+        "2024-03-10T24:00:00+03:00",  # no such hour
+        "2024-03-10T10:60:00+03:00",
+        "2024-03-10T10:59:60+03:00",
+        "2024-03-10 10:59:59+03:00",
+        "2024-03-10T10:59:59.12:00",
+        "2024-03-10T10:59:59",
+        "2024-03-10",
+    ]
+    for _ in range(20_000):
+        year = rng.choice([1, 1970, 2023, 2024, 2025, 9999])
+        values.append(
+            f"{year:04d}-{rng.randint(1, 12):02d}-{rng.randint(1, 31):02d}"
+            f"T{rng.randint(0, 24):02d}:{rng.randint(0, 60):02d}:{rng.randint(0, 59):02d}"
+            + rng.choice(offsets)
+        )
+    schema._UTC_HOURS.clear()
+    for _ in range(2):  # once filling the per-hour table, once reading it
+        assert [schema.to_datetime(v) for v in values] == [_reference_utc(v) for v in values]

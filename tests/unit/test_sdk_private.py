@@ -27,6 +27,7 @@ ASSIGNED = re.compile(r"self\.(_[a-z]\w*)\s*(?::[^=\n]*)?=(?!=)")
     ("owner", "name", "parameters"),
     [
         (Stream, "_write_state_message", ["self"]),
+        (Stream, "_generate_record_messages", ["self", "record"]),
         (RESTStream, "_request", ["self", "prepared_request", "context"]),
         (RESTStream, "request_decorator", ["self", "func"]),
     ],
