@@ -340,6 +340,17 @@ def test_cli_item_counts() -> None:
     assert item_counts(args) == {"2": 10, "128": 5} and args.crm_admin is False
     with pytest.raises(ValueError, match="TYPE=N"):
         item_counts(build_parser().parse_args(["--items", "x"]))
+    every = build_parser().parse_args(["--deals", "10", "--items", "*=7"])
+    assert item_counts(every) == {"2": 10, "*": 7}
+
+
+def test_items_star_sets_every_type_not_named(make_api) -> None:
+    api = make_api(activities=200, items={"2": 60, "*": 50})
+    totals = {
+        t: api.call("crm.item.list", {"entityTypeId": t, "select": ["id"]})["total"]
+        for t in (1, 2, 3, 4, 7, 31, 128, 133, 1032)
+    }
+    assert totals == {1: 50, 2: 60, 3: 50, 4: 50, 7: 50, 31: 50, 128: 50, 133: 50, 1032: 50}
 
 
 def test_deleting_an_item_takes_its_activities_along(make_api) -> None:
