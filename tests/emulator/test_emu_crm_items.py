@@ -41,16 +41,7 @@ def _fields(api, entity_type: int) -> dict:
 
 
 def _walk(api, entity_type: int, **extra) -> list[dict]:
-    rows: list[dict] = []
-    last = 0
-    while True:
-        payload = {"entityTypeId": entity_type, "order": {"id": "ASC"}, "start": -1, **extra}
-        payload["filter"] = {**extra.get("filter", {}), ">id": last}
-        page = api.result("crm.item.list", payload)["items"]
-        rows += page
-        if len(page) < 50:
-            return rows
-        last = page[-1]["id"]
+    return api.walk_type("crm.item.list", entity_type, "id", **extra)
 
 
 def test_list_shape_paging_and_json_types(crm) -> None:
