@@ -1,9 +1,10 @@
 """What the CRM list methods other than crm.activity.list share: filter keys, comparisons, pages.
 
-crm.item.list, crm.stagehistory.list, crm.item.productrow.list, crm.type.list and user.get read
-``filter`` keys as an operator prefix and a field, and answer 50 rows a page with ``start``
-floored to a page; ``start=-1`` skips the COUNT, so such an answer has no ``total``/``next``.
-(crm.activity.list has quirks of its own: listing.py.)
+crm.item.list, crm.stagehistory.list and user.get read a ``filter`` key as an operator prefix
+and a field (each method has its own operators). They, crm.item.productrow.list and
+crm.type.list answer 50 rows a page with ``start`` floored to a page; ``start=-1`` skips the
+COUNT, so such an answer has no ``total``/``next``. (crm.activity.list has quirks of its own:
+listing.py.)
 """
 
 from __future__ import annotations
