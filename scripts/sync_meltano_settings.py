@@ -57,19 +57,10 @@ def about() -> dict[str, Any]:
 
 def own_settings(about_info: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The tap's own settings (the SDK's built-in ones come with Meltano's capabilities)."""
-    from singer_sdk.helpers import capabilities
+    from tap_bitrix24.settings import SDK_SETTINGS
 
-    builtin = {
-        name
-        for extra in (
-            capabilities.STREAM_MAPS_CONFIG,
-            capabilities.FLATTENING_CONFIG,
-            capabilities.BATCH_CONFIG,
-        )
-        for name in extra["properties"]
-    }
     props = about_info["settings"]["properties"]
-    return {name: prop for name, prop in props.items() if name not in builtin}
+    return {name: prop for name, prop in props.items() if name not in SDK_SETTINGS}
 
 
 def json_types(prop: dict[str, Any]) -> set[str]:

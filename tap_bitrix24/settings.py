@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator, ValidationError
 from singer_sdk import typing as th
+from singer_sdk.helpers import capabilities as sdk_capabilities
 
 from tap_bitrix24.client.auth import DEFAULT_TOKEN_URL
 from tap_bitrix24.errors import ConfigError
@@ -31,17 +32,18 @@ logger = logging.getLogger("tap-bitrix24")
 
 LANGUAGE_PATTERN = "^([a-z]{2})?$"  # a Bitrix24 language ID (LID), or empty for the portal's
 OAUTH_KEYS = ("portal_url", "client_id", "client_secret", "refresh_token")
-#: Settings the SDK adds to every tap (stream maps, flattening, batch).
-_SDK_SETTINGS = {
-    "stream_maps",
-    "stream_map_config",
-    "faker_config",
-    "flattening_enabled",
-    "flattening_max_depth",
-    "flattening_max_key_length",
-    "flattening_separator",
-    "batch_config",
-}
+#: Settings the SDK adds to every tap for its capabilities (stream maps, flattening, batch).
+#: Meltano declares them itself, so meltano.yml and README's table leave them out
+#: (scripts/sync_meltano_settings.py, tests/e2e/test_meltano_settings.py).
+SDK_SETTINGS = frozenset(
+    name
+    for extra in (
+        sdk_capabilities.STREAM_MAPS_CONFIG,
+        sdk_capabilities.FLATTENING_CONFIG,
+        sdk_capabilities.BATCH_CONFIG,
+    )
+    for name in extra["properties"]
+)
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
@@ -444,7 +446,7 @@ def parse_settings(config: dict[str, Any]) -> Settings:
     """Validate ``config`` against the schema, then what a schema cannot check: auth, URLs."""
     config = read_numbers(config)
     check_schema(config)
-    unknown = sorted(set(config) - set(CONFIG_SCHEMA["properties"]) - _SDK_SETTINGS)
+    unknown = sorted(set(config) - set(CONFIG_SCHEMA["properties"]) - SDK_SETTINGS)
     if unknown:
         logger.warning(
             "Ignoring unknown setting(s): %s (check the spelling; `tap-bitrix24 --about` "

@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="TYPE=N",
-        help="items of any CRM type by entityTypeId, e.g. 128=500 (repeatable)",
+        help="items of any CRM type by entityTypeId, e.g. 128=500, or *=N for every type not "
+        "named (repeatable)",
     )
     p.add_argument("--crm-admin", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--crm-mode", choices=("classic", "simple"), default="classic")
@@ -71,7 +72,10 @@ ITEM_FLAGS = (
 
 
 def item_counts(args: argparse.Namespace) -> dict[str, int]:
-    """``--deals 10 --items 128=5`` -> ``{"2": 10, "128": 5}``; ValueError on a bad pair."""
+    """``--deals 10 --items 128=5 --items *=50`` -> ``{"2": 10, "128": 5, "*": 50}``.
+
+    ValueError on a bad pair.
+    """
     counts: dict[str, int] = {}
     for flag, entity_type in ITEM_FLAGS:
         value = getattr(args, flag.replace("-", "_"))
@@ -79,8 +83,9 @@ def item_counts(args: argparse.Namespace) -> dict[str, int]:
             counts[str(entity_type)] = value
     for pair in args.items:
         key, sep, value = pair.partition("=")
-        if not sep or not key.strip().isdigit() or not value.strip().isdigit():
-            raise ValueError(f"--items expects TYPE=N (e.g. 128=500), got {pair!r}")
+        good_key = key.strip().isdigit() or key.strip() == "*"
+        if not sep or not good_key or not value.strip().isdigit():
+            raise ValueError(f"--items expects TYPE=N or *=N (e.g. 128=500), got {pair!r}")
         counts[key.strip()] = int(value)
     return counts
 

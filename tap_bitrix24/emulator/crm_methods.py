@@ -16,13 +16,13 @@ from .crm_items import DATE_TYPES, TypeStore, print_value
 from .crm_schema import FM_TYPES, LEAD, SMART_INVOICE, Field, build_types
 from .dates import PortalClock
 from .errors import ApiError
+from .list_params import PAGE, compare, paged, split_operator, window
 from .methods import CallResult
 from .php import array_values, is_array, php_intval
 
 if TYPE_CHECKING:
     from .portal import CallContext
 
-PAGE = 50
 #: Fields read without deriving the row.
 CHEAP = frozenset({"id", "createdTime", "updatedTime"})
 PRINTED = DATE_TYPES | {"file"}
@@ -93,28 +93,6 @@ def _raw(store: TypeStore, f: Field, ident: int) -> Any:
     return store.record(ident).raw[f.name]
 
 
-def _compare(op: str, actual: Any, wanted: Any) -> bool:
-    if op in ("=", "@"):
-        return actual == wanted if op == "=" else actual in wanted
-    if op in ("!", "!=", "!@"):
-        return actual != wanted if op != "!@" else actual not in wanted
-    if op in ("%", "=%", "%=", "!%", "!=%", "!%="):
-        hit = str(wanted).strip("%").lower() in str(actual if actual is not None else "").lower()
-        return not hit if op.startswith("!") else hit
-    if actual is None or wanted is None:
-        return False
-    try:
-        if op == ">":
-            return bool(actual > wanted)
-        if op == ">=":
-            return bool(actual >= wanted)
-        if op == "<":
-            return bool(actual < wanted)
-        return bool(actual <= wanted)
-    except TypeError:
-        return False
-
-
 def _condition(f: Field, op: str, value: Any, ctx: CallContext) -> Predicate:
     if op in ("@", "!@") or (is_array(value) and op in ("=", "!", "!=", "")):
         op = "@" if op in ("@", "=", "") else "!@"
@@ -132,9 +110,9 @@ def _condition(f: Field, op: str, value: Any, ctx: CallContext) -> Predicate:
         actual = _raw(store, f, ident)
         if multiple:
             values = actual or [None]
-            hits = [_compare(op, v, wanted) for v in values]
+            hits = [compare(op, v, wanted) for v in values]
             return all(hits) if op.startswith("!") else any(hits)
-        return _compare(op, actual, wanted)
+        return compare(op, actual, wanted)
 
     return check
 
@@ -157,8 +135,7 @@ def compile_item_filter(raw: Any, store: TypeStore, ctx: CallContext) -> list[Pr
             sub_logic = str(value.get("logic", "AND")).upper() if isinstance(value, dict) else "AND"
             out.append(_combine(inner, sub_logic))
             continue
-        op = next((o for o in _OPERATORS if key.startswith(o)), "")
-        name = key[len(op) :]
+        op, name = split_operator(key, _OPERATORS)
         f = names.get(name)
         if f is None:
             raise ApiError("INVALID_ARG_VALUE", f"Invalid filter: field '{name}' is not allowed")
@@ -303,14 +280,13 @@ def item_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
                 matched.sort(key=partial(_sort_key, store, f), reverse=desc)
         elif descending:
             matched.reverse()
-        offset = 0 if start < 0 else start // PAGE * PAGE
+        offset, nxt = window(start, len(matched))
         page = matched[offset : offset + PAGE]
         if start < 0:
             total, nxt = None, None
             cost = settings.cost_keyset_page
         else:
             total = len(matched)
-            nxt = offset + PAGE if offset + PAGE < total else None
             ctx.portal.stats_data.counted_pages += 1
             cost = (
                 settings.cost_offset_page
@@ -406,12 +382,8 @@ def type_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
                 "updatedBy": 1,
             }
         )
-    start = max(0, php_intval(params.get("start", 0))) // PAGE * PAGE
-    page = types[start : start + PAGE]
-    nxt = start + PAGE if start + PAGE < len(types) else None
-    return CallResult(
-        {"types": page}, ctx.portal.settings.cost_other, next=nxt, total=len(types), rows=len(page)
-    )
+    start = max(0, php_intval(params.get("start", 0)))
+    return paged(types, start, ctx.portal.settings.cost_other, key="types")
 
 
 def settings_mode(params: dict[str, Any], ctx: CallContext) -> CallResult:

@@ -79,6 +79,20 @@ class Field:
         return out
 
 
+def stage_entity(entity_type_id: int, category: int) -> str:
+    """crm_status ENTITY_ID of the stages of a type's category."""
+    t = entity_type_id
+    if t == LEAD:
+        return "STATUS"
+    if t == QUOTE:
+        return "QUOTE_STATUS"
+    if t == DEAL:
+        return "DEAL_STAGE" if category == 0 else f"DEAL_STAGE_{category}"
+    if t == SMART_INVOICE:
+        return f"SMART_INVOICE_STAGE_{category}"
+    return f"DYNAMIC_{t}_STAGE_{category}"
+
+
 @dataclass(frozen=True)
 class ItemType:
     """A CRM entity type the portal holds items of."""
@@ -96,16 +110,7 @@ class ItemType:
 
     def stage_entity(self, category: int) -> str:
         """crm_status ENTITY_ID of a category's stages."""
-        t = self.entity_type_id
-        if t == LEAD:
-            return "STATUS"
-        if t == QUOTE:
-            return "QUOTE_STATUS"
-        if t == DEAL:
-            return "DEAL_STAGE" if category == 0 else f"DEAL_STAGE_{category}"
-        if t == SMART_INVOICE:
-            return f"SMART_INVOICE_STAGE_{category}"
-        return f"DYNAMIC_{t}_STAGE_{category}"
+        return stage_entity(self.entity_type_id, category)
 
     def stages(self, category: int) -> tuple[str, ...]:
         """Stage IDs of a category (process stages, then success, then failure)."""
@@ -123,247 +128,149 @@ class ItemType:
         return tuple(prefix + s for s in ("NEW", "PREPARATION", "CLIENT", "SUCCESS", "FAIL"))
 
 
-def _std(
-    name: str,
-    type_: str,
-    kind: str | None = None,
-    *,
-    title: str | None = None,
-    multiple: bool = False,
-    read_only: bool = False,
-    required: bool = False,
-    immutable: bool = False,
-    status_type: str | None = None,
-    settings: dict[str, Any] | None = None,
-    deprecated: bool = False,
-) -> Field:
+#: Every standard field once: key -> (type, value kind, title, flags). The key is the field's
+#: name, or ``name/variant`` where types describe the same name differently. Flags: ``ro``,
+#: ``required``, ``immutable``, ``multiple``, ``deprecated``, ``status=<crm_status ENTITY_ID>``,
+#: ``parent=<entityTypeId>`` (a parent link field).
+STANDARD: dict[str, tuple[str, str, str, str]] = {
+    "id": ("integer", "id", "ID", "ro"),
+    "title": ("string", "title", "Name", ""),
+    "xmlId": ("string", "xml_id", "External ID", ""),
+    "accountNumber": ("string", "number", "Invoice #", ""),
+    "number": ("string", "number", "Estimate #", ""),
+    "honorific": ("crm_status", "honorific", "Salutation", "status=HONORIFIC"),
+    "name": ("string", "first_name", "First name", ""),
+    "secondName": ("string", "second_name", "Middle name", ""),
+    "lastName": ("string", "last_name", "Last name", ""),
+    "birthdate": ("date", "birthdate", "Date of birth", ""),
+    "post": ("string", "post", "Position", ""),
+    "companyTitle": ("string", "company_title", "Company name", ""),
+    "typeId/deal": ("crm_status", "deal_type", "Type", "status=DEAL_TYPE"),
+    "typeId/contact": ("crm_status", "contact_type", "Type", "status=CONTACT_TYPE"),
+    "typeId/company": ("crm_status", "company_type", "Type", "status=COMPANY_TYPE"),
+    "industry": ("crm_status", "industry", "Industry", "status=INDUSTRY"),
+    "employees": ("crm_status", "employees", "Staff", "status=EMPLOYEES"),
+    "categoryId": ("crm_category", "category", "Pipeline", "immutable"),
+    "stageId": ("crm_status", "stage", "Stage", ""),  # status: the type's first category's
+    "stageSemanticId": ("string", "semantic", "Stage group", "ro"),
+    "previousStageId": ("crm_status", "previous_stage", "Previous stage", "ro"),
+    "statusDescription": ("text", "text", "Status information", ""),
+    "isNew": ("boolean", "flag", "New", "ro"),
+    "isRecurring": ("boolean", "rare_flag", "Recurring deal", ""),
+    "isReturnCustomer/lead": ("boolean", "flag", "Repeat lead", "ro"),
+    "isReturnCustomer/deal": ("boolean", "flag", "Repeat deal", "ro"),
+    "isRepeatedApproach": ("boolean", "flag", "Repeat inquiry", "ro"),
+    "probability": ("integer", "probability", "Probability", ""),
+    "currencyId": ("crm_currency", "currency", "Currency", ""),
+    "opportunity": ("double", "amount", "Amount", ""),
+    "isManualOpportunity": ("boolean", "flag", "Manual amount", ""),
+    "taxValue": ("double", "tax", "Tax", ""),
+    "revenue": ("double", "amount", "Annual revenue", ""),
+    "companyId": ("crm_company", "company", "Company", ""),
+    "companyId/deprecated": ("crm_company", "company", "Company", "deprecated"),
+    "companyIds": ("crm_company", "companies", "Companies", "multiple"),
+    "contactId": ("crm_contact", "contact", "Contact", "deprecated"),
+    "contactIds": ("crm_contact", "contacts", "Contacts", "multiple"),
+    "mycompanyId": ("crm_company", "company", "Your company details", ""),
+    "quoteId": ("crm_quote", "quote", "Estimate", ""),
+    "dealId": ("crm_deal", "deal", "Deal", ""),
+    "leadId": ("crm_lead", "lead", "Lead", ""),
+    "parentId2": ("crm_entity", "deal", "Deal", "parent=2"),
+    "begindate": ("date", "begin", "Start date", ""),
+    "closedate": ("date", "close", "End date", ""),
+    "actualDate": ("date", "close", "Expiration date", ""),
+    "opened": ("boolean", "flag", "Available to everyone", ""),
+    "closed": ("boolean", "closed", "Closed", ""),
+    "export": ("boolean", "flag", "Included in export", ""),
+    "isMyCompany": ("boolean", "rare_flag", "My company", ""),
+    "comments": ("text", "text", "Comment", ""),
+    "content": ("text", "text", "Content", ""),
+    "sourceId": ("crm_status", "source", "Source", "status=SOURCE"),
+    "sourceDescription": ("text", "text", "Source information", ""),
+    "hasPhone": ("boolean", "has_phone", "Has phone", "ro"),
+    "hasEmail": ("boolean", "has_email", "Has e-mail", "ro"),
+    "hasImol": ("boolean", "flag", "Has Open Channel", "ro"),
+    "assignedById": ("user", "user", "Responsible person", "required"),
+    "createdBy": ("user", "creator", "Created by", "ro"),
+    "updatedBy": ("user", "user", "Modified by", "ro"),
+    "createdTime": ("datetime", "created", "Created on", "ro"),
+    "updatedTime": ("datetime", "updated", "Modified on", "ro"),
+    "movedBy": ("user", "user", "Moved by", "ro"),
+    "movedTime": ("datetime", "moved", "Moved on", "ro"),
+    "dateClosed": ("datetime", "closed_time", "Closed on", "ro"),
+    "lastActivityBy": ("user", "user", "Last activity by", "ro"),
+    "lastActivityTime": ("datetime", "last_activity", "Last activity", "ro"),
+    "observers": ("user", "users", "Observers", "multiple"),
+}
+
+#: Runs of keys several types share (an UPPER word in a layout stands for its run).
+GROUPS = {
+    "PERSON": "honorific name secondName lastName birthdate post",
+    "SOURCE": "sourceId sourceDescription",
+    "MONEY": "currencyId opportunity isManualOpportunity taxValue",
+    "CLIENT": "companyId contactId contactIds",
+    "DATES": "begindate closedate",
+    "FLAGS": "hasPhone hasEmail hasImol",
+    "AUDIT": "createdBy updatedBy createdTime updatedTime",
+    "MOVED": "movedBy movedTime",
+    "LAST": "lastActivityBy lastActivityTime",
+    "SPA": "AUDIT MOVED categoryId opened stageId previousStageId DATES CLIENT MONEY mycompanyId "
+    "SOURCE assignedById observers LAST",
+}
+
+#: The standard fields of each type, in the order crm.item.fields lists them (None: an SPA).
+LAYOUTS: dict[int | None, str] = {
+    LEAD: "id title PERSON companyTitle SOURCE stageId stageSemanticId statusDescription "
+    "currencyId opportunity isManualOpportunity opened comments FLAGS assignedById AUDIT MOVED "
+    "CLIENT isReturnCustomer/lead dateClosed LAST observers",
+    DEAL: "id title typeId/deal categoryId stageId stageSemanticId isNew isRecurring "
+    "isReturnCustomer/deal isRepeatedApproach probability MONEY CLIENT quoteId DATES opened "
+    "closed comments assignedById AUDIT MOVED SOURCE leadId LAST observers",
+    CONTACT: "id PERSON typeId/contact SOURCE comments opened export FLAGS assignedById AUDIT "
+    "companyId/deprecated companyIds leadId LAST observers",
+    COMPANY: "id title typeId/company industry employees currencyId revenue opened comments "
+    "FLAGS isMyCompany assignedById AUDIT contactIds leadId LAST observers",
+    QUOTE: "id title number stageId MONEY CLIENT dealId leadId DATES actualDate opened closed "
+    "comments content assignedById AUDIT MOVED LAST",
+    SMART_INVOICE: "id xmlId title accountNumber SPA comments",
+    None: "id xmlId title SPA parentId2",
+}
+
+
+def _field(key: str, stage_status: str) -> Field:
+    """The Field of a STANDARD key (``stageId`` gets the type's stage status)."""
+    type_, kind, title, flags = STANDARD[key]
+    words = flags.split()
+    options = dict(w.split("=", 1) for w in words if "=" in w)
+    name = key.split("/", 1)[0]
     return Field(
         name=name,
         type=type_,
-        kind=kind or type_,
+        kind=kind,
         upper=upper_name(name),
-        multiple=multiple,
-        read_only=read_only,
-        required=required,
-        immutable=immutable,
-        title=title or name,
-        status_type=status_type,
-        settings=settings or {},
-        deprecated=deprecated,
+        multiple="multiple" in words,
+        read_only="ro" in words,
+        required="required" in words,
+        immutable="immutable" in words,
+        title=title,
+        status_type=stage_status if key == "stageId" else options.get("status"),
+        settings={"parentEntityTypeId": int(options["parent"])} if "parent" in options else {},
+        deprecated="deprecated" in words,
     )
 
 
-def _ro(name: str, type_: str, kind: str | None = None, **kw: Any) -> Field:
-    return _std(name, type_, kind, read_only=True, **kw)
-
-
-ID = _ro("id", "integer", "id", title="ID")
-AUDIT = (
-    _ro("createdBy", "user", "creator", title="Created by"),
-    _ro("updatedBy", "user", "user", title="Modified by"),
-    _ro("createdTime", "datetime", "created", title="Created on"),
-    _ro("updatedTime", "datetime", "updated", title="Modified on"),
-)
-MOVED = (
-    _ro("movedBy", "user", "user", title="Moved by"),
-    _ro("movedTime", "datetime", "moved", title="Moved on"),
-)
-LAST_ACTIVITY = (
-    _ro("lastActivityBy", "user", "user", title="Last activity by"),
-    _ro("lastActivityTime", "datetime", "last_activity", title="Last activity"),
-)
-ASSIGNED = _std("assignedById", "user", "user", title="Responsible person", required=True)
-OBSERVERS = _std("observers", "user", "users", title="Observers", multiple=True)
-OPENED = _std("opened", "boolean", "flag", title="Available to everyone")
-MONEY = (
-    _std("currencyId", "crm_currency", "currency", title="Currency"),
-    _std("opportunity", "double", "amount", title="Amount"),
-    _std("isManualOpportunity", "boolean", "flag", title="Manual amount"),
-    _std("taxValue", "double", "tax", title="Tax"),
-)
-DATES = (
-    _std("begindate", "date", "begin", title="Start date"),
-    _std("closedate", "date", "close", title="End date"),
-)
-SOURCE = (
-    _std("sourceId", "crm_status", "source", title="Source", status_type="SOURCE"),
-    _std("sourceDescription", "text", "text", title="Source information"),
-)
-CLIENT = (
-    _std("companyId", "crm_company", "company", title="Company"),
-    _std("contactId", "crm_contact", "contact", title="Contact", deprecated=True),
-    _std("contactIds", "crm_contact", "contacts", title="Contacts", multiple=True),
-)
-PERSON = (
-    _std("honorific", "crm_status", "honorific", title="Salutation", status_type="HONORIFIC"),
-    _std("name", "string", "first_name", title="First name"),
-    _std("secondName", "string", "second_name", title="Middle name"),
-    _std("lastName", "string", "last_name", title="Last name"),
-    _std("birthdate", "date", "birthdate", title="Date of birth"),
-    _std("post", "string", "post", title="Position"),
-)
-COMMUNICATION_FLAGS = (
-    _ro("hasPhone", "boolean", "has_phone", title="Has phone"),
-    _ro("hasEmail", "boolean", "has_email", title="Has e-mail"),
-    _ro("hasImol", "boolean", "flag", title="Has Open Channel"),
-)
-
-
-def _stage(status_type: str) -> Field:
-    return _std("stageId", "crm_status", "stage", title="Stage", status_type=status_type)
-
-
-CATEGORY = _std("categoryId", "crm_category", "category", title="Pipeline", immutable=True)
-SEMANTIC = _ro("stageSemanticId", "string", "semantic", title="Stage group")
-TITLE = _std("title", "string", "title", title="Name")
-COMMENTS = _std("comments", "text", "text", title="Comment")
+def _keys(layout: str) -> list[str]:
+    """A layout's keys with every group spelled out."""
+    out: list[str] = []
+    for word in layout.split():
+        out += _keys(GROUPS[word]) if word in GROUPS else [word]
+    return out
 
 
 def _standard_fields(entity_type_id: int, is_dynamic: bool) -> tuple[Field, ...]:
-    t = entity_type_id
-    if t == LEAD:
-        return (
-            ID,
-            TITLE,
-            *PERSON,
-            _std("companyTitle", "string", "company_title", title="Company name"),
-            *SOURCE,
-            _stage("STATUS"),
-            SEMANTIC,
-            _std("statusDescription", "text", "text", title="Status information"),
-            *MONEY[:3],
-            OPENED,
-            COMMENTS,
-            *COMMUNICATION_FLAGS,
-            ASSIGNED,
-            *AUDIT,
-            *MOVED,
-            *CLIENT,
-            _ro("isReturnCustomer", "boolean", "flag", title="Repeat lead"),
-            _ro("dateClosed", "datetime", "closed_time", title="Closed on"),
-            *LAST_ACTIVITY,
-            OBSERVERS,
-        )
-    if t == DEAL:
-        return (
-            ID,
-            TITLE,
-            _std("typeId", "crm_status", "deal_type", title="Type", status_type="DEAL_TYPE"),
-            CATEGORY,
-            _std("stageId", "crm_status", "stage", title="Stage", status_type="DEAL_STAGE"),
-            SEMANTIC,
-            _ro("isNew", "boolean", "flag", title="New"),
-            _std("isRecurring", "boolean", "rare_flag", title="Recurring deal"),
-            _ro("isReturnCustomer", "boolean", "flag", title="Repeat deal"),
-            _ro("isRepeatedApproach", "boolean", "flag", title="Repeat inquiry"),
-            _std("probability", "integer", "probability", title="Probability"),
-            *MONEY,
-            *CLIENT,
-            _std("quoteId", "crm_quote", "quote", title="Estimate"),
-            *DATES,
-            OPENED,
-            _std("closed", "boolean", "closed", title="Closed"),
-            COMMENTS,
-            ASSIGNED,
-            *AUDIT,
-            *MOVED,
-            *SOURCE,
-            _std("leadId", "crm_lead", "lead", title="Lead"),
-            *LAST_ACTIVITY,
-            OBSERVERS,
-        )
-    if t == CONTACT:
-        return (
-            ID,
-            *PERSON,
-            _std("typeId", "crm_status", "contact_type", title="Type", status_type="CONTACT_TYPE"),
-            *SOURCE,
-            COMMENTS,
-            OPENED,
-            _std("export", "boolean", "flag", title="Included in export"),
-            *COMMUNICATION_FLAGS,
-            ASSIGNED,
-            *AUDIT,
-            _std("companyId", "crm_company", "company", title="Company", deprecated=True),
-            _std("companyIds", "crm_company", "companies", title="Companies", multiple=True),
-            _std("leadId", "crm_lead", "lead", title="Lead"),
-            *LAST_ACTIVITY,
-            OBSERVERS,
-        )
-    if t == COMPANY:
-        return (
-            ID,
-            TITLE,
-            _std("typeId", "crm_status", "company_type", title="Type", status_type="COMPANY_TYPE"),
-            _std("industry", "crm_status", "industry", title="Industry", status_type="INDUSTRY"),
-            _std("employees", "crm_status", "employees", title="Staff", status_type="EMPLOYEES"),
-            _std("currencyId", "crm_currency", "currency", title="Currency"),
-            _std("revenue", "double", "amount", title="Annual revenue"),
-            OPENED,
-            COMMENTS,
-            *COMMUNICATION_FLAGS,
-            _std("isMyCompany", "boolean", "rare_flag", title="My company"),
-            ASSIGNED,
-            *AUDIT,
-            _std("contactIds", "crm_contact", "contacts", title="Contacts", multiple=True),
-            _std("leadId", "crm_lead", "lead", title="Lead"),
-            *LAST_ACTIVITY,
-            OBSERVERS,
-        )
-    if t == QUOTE:
-        return (
-            ID,
-            TITLE,
-            _std("number", "string", "number", title="Estimate #"),
-            _stage("QUOTE_STATUS"),
-            *MONEY,
-            *CLIENT,
-            _std("dealId", "crm_deal", "deal", title="Deal"),
-            _std("leadId", "crm_lead", "lead", title="Lead"),
-            *DATES,
-            _std("actualDate", "date", "close", title="Expiration date"),
-            OPENED,
-            _std("closed", "boolean", "closed", title="Closed"),
-            COMMENTS,
-            _std("content", "text", "text", title="Content"),
-            ASSIGNED,
-            *AUDIT,
-            *MOVED,
-            *LAST_ACTIVITY,
-        )
-    spa: list[Field] = [
-        ID,
-        _std("xmlId", "string", "xml_id", title="External ID"),
-        TITLE,
-        *AUDIT,
-        *MOVED,
-        CATEGORY,
-        OPENED,
-        _stage(f"DYNAMIC_{t}_STAGE_0" if is_dynamic else "SMART_INVOICE_STAGE_0"),
-        _ro("previousStageId", "crm_status", "previous_stage", title="Previous stage"),
-        *DATES,
-        *CLIENT,
-        *MONEY,
-        _std("mycompanyId", "crm_company", "company", title="Your company details"),
-        *SOURCE,
-        ASSIGNED,
-        OBSERVERS,
-        *LAST_ACTIVITY,
-    ]
-    if t == SMART_INVOICE:
-        spa.insert(3, _std("accountNumber", "string", "number", title="Invoice #"))
-        spa.append(COMMENTS)
-    else:
-        spa.append(
-            _std(
-                "parentId2",
-                "crm_entity",
-                "deal",
-                title="Deal",
-                settings={"parentEntityTypeId": DEAL},
-            )
-        )
-    return tuple(spa)
+    layout = LAYOUTS[None if is_dynamic else entity_type_id]
+    status = stage_entity(entity_type_id, 0)
+    return tuple(_field(key, status) for key in _keys(layout))
 
 
 def _enum_items(base: int, labels: tuple[str, ...]) -> tuple[tuple[int, str], ...]:

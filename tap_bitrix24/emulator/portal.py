@@ -130,6 +130,12 @@ class Stats:
         }
 
 
+def _item_count(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5_000_000:
+        raise ValueError(f"items[{key}] must be an integer 0..5,000,000")
+    return value
+
+
 class Portal:
     """A Bitrix24 portal holding CRM activities, answering the REST API."""
 
@@ -174,10 +180,12 @@ class Portal:
         self._mutation_counter = 0
 
     def _build_items(self, items: dict[Any, int] | None) -> dict[int, TypeStore]:
+        """Item counts per type: ``items[type]``, else ``items["*"]``, else the default."""
         types = build_types()
-        default = max(DEFAULT_ITEMS, self.data.owner_max)
-        counts = {t: default for t in types}
-        for key, value in (items or {}).items():
+        given = dict(items or {})
+        default = given.pop("*", max(DEFAULT_ITEMS, self.data.owner_max))
+        counts = {t: _item_count("*", default) for t in types}
+        for key, value in given.items():
             try:
                 entity_type = int(key)
             except (TypeError, ValueError):
@@ -185,9 +193,7 @@ class Portal:
             if entity_type not in types:
                 known = ", ".join(str(t) for t in types)
                 raise ValueError(f"items: entityTypeId {entity_type} is not one of {known}")
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5_000_000:
-                raise ValueError(f"items[{entity_type}] must be an integer 0..5,000,000")
-            counts[entity_type] = value
+            counts[entity_type] = _item_count(str(entity_type), value)
         return build_stores(types, counts, self.seed, self.anchor)
 
     def _merge_items(self, entity_type: int, from_id: int, into_id: int, now: int) -> None:

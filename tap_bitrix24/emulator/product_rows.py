@@ -14,13 +14,14 @@ from .content import Draw
 from .crm_items import TypeStore
 from .crm_schema import DEAL, LEAD, QUOTE, SMART_INVOICE, abbreviation
 from .errors import ApiError
+from .list_params import paged
 from .methods import CallResult
 from .php import array_values, is_array, php_intval
 
 if TYPE_CHECKING:
     from .portal import CallContext
 
-PAGE = 50
+PAGE = 50  # rows a page (a test makes it smaller)
 MAX_ROWS = 5
 ID_SPAN = 5_000_001  # more than the most items a type may hold
 PRODUCTS = ("Консультация", 'Licence "Pro"', "Widget & Co", "Доставка 🚚", "Support, 1 year")
@@ -119,13 +120,5 @@ def productrow_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
         for key, direction in reversed(list(order.items())):
             if key in ("id", "sort", "productId", "price", "ownerId"):
                 rows.sort(key=itemgetter(key), reverse=str(direction).upper() == "DESC")
-    start = max(0, php_intval(params.get("start", 0))) // PAGE * PAGE
-    page = rows[start : start + PAGE]
-    nxt = start + PAGE if start + PAGE < len(rows) else None
-    return CallResult(
-        {"productRows": page},
-        ctx.portal.settings.cost_other,
-        next=nxt,
-        total=len(rows),
-        rows=len(page),
-    )
+    start = max(0, php_intval(params.get("start", 0)))
+    return paged(rows, start, ctx.portal.settings.cost_other, key="productRows", size=PAGE)

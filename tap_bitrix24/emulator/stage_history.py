@@ -17,13 +17,13 @@ from .crm_items import TypeStore
 from .crm_schema import DEAL, LEAD, SMART_INVOICE
 from .dictionaries import stage_semantic
 from .errors import ApiError
+from .list_params import PAGE, compare, paged, split_operator
 from .methods import CallResult
 from .php import array_values, is_array, php_intval
 
 if TYPE_CHECKING:
     from .portal import CallContext
 
-PAGE = 50
 SLOTS = 8  # derived row IDs per initial item
 CREATED, MOVED, FINAL, PIPELINE = 1, 2, 3, 5
 _OPERATORS = (">=", "<=", "!=", "!@", "@", ">", "<", "=", "!")
@@ -191,25 +191,6 @@ def _values(store: TypeStore, row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-def _compare(op: str, actual: Any, wanted: Any) -> bool:
-    if op in ("@", "!@"):
-        return (actual in wanted) == (op == "@")
-    if op in ("!", "!="):
-        return actual != wanted
-    if op == "=":
-        return actual == wanted
-    try:
-        if op == ">":
-            return bool(actual > wanted)
-        if op == ">=":
-            return bool(actual >= wanted)
-        if op == "<":
-            return bool(actual < wanted)
-        return bool(actual <= wanted)
-    except TypeError:
-        return False
-
-
 def stage_history_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
     """``crm.stagehistory.list {entityTypeId, order, filter, select, start}``."""
     entity_type = php_intval(params.get("entityTypeId", 0))
@@ -224,8 +205,8 @@ def stage_history_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
     if isinstance(raw_filter, dict):
         for key, value in raw_filter.items():
             key = str(key)
-            op = next((o for o in _OPERATORS if key.startswith(o)), "")
-            name = key[len(op) :].upper()
+            op, name = split_operator(key, _OPERATORS)
+            name = name.upper()
             if name not in columns:
                 raise ApiError(
                     "INVALID_ARG_VALUE", f"Invalid filter: field '{name}' is not allowed"
@@ -255,7 +236,7 @@ def stage_history_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
     by_id = not order or order == [("ID", False)]
 
     def keep(values: dict[str, Any]) -> bool:
-        return all(_compare(op, values[name], wanted) for op, name, wanted in conditions)
+        return all(compare(op, values[name], wanted) for op, name, wanted in conditions)
 
     # Filter and sort on raw values (CREATED_TIME as Unix seconds); print the page only.
     matched: list[tuple[Any, ...]] = []
@@ -266,14 +247,12 @@ def stage_history_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
                 break
     for name, desc in reversed(order):
         matched.sort(key=partial(_value_of, store, name), reverse=desc)
-    offset = 0 if start < 0 else start // PAGE * PAGE
-    printed = [print_row(store, r, fmt) for r in matched[offset : offset + PAGE]]
-    page = [{c: r[c] for c in chosen} for r in printed]
-    cost = ctx.portal.settings.cost_keyset_page
-    if start < 0:
-        return CallResult({"items": page}, cost, rows=len(page))
-    nxt = offset + PAGE if offset + PAGE < len(matched) else None
-    return CallResult({"items": page}, cost, next=nxt, total=len(matched), rows=len(page))
+
+    def render(row: tuple[Any, ...]) -> dict[str, Any]:
+        printed = print_row(store, row, fmt)
+        return {c: printed[c] for c in chosen}
+
+    return paged(matched, start, ctx.portal.settings.cost_keyset_page, "items", render)
 
 
 def _not_allowed(what: str, name: str) -> ApiError:

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from .crm_items import FIRST_NAMES, LAST_NAMES
 from .errors import ApiError
+from .list_params import paged, split_operator
 from .methods import CallResult
 from .php import is_array, php_intval
 
 if TYPE_CHECKING:
     from .portal import CallContext
 
-PAGE = 50
 USER_COUNT = 75
 DEPARTMENT_COUNT = 60
 DAY = 86400
@@ -109,8 +109,7 @@ def _user_filter(raw: dict[str, Any], ctx: CallContext) -> Callable[[dict[str, A
     tests: list[Callable[[dict[str, Any]], bool]] = []
     for key, value in raw.items():
         key = str(key).upper()
-        op = next((o for o in (">=", "<=", "!", ">", "<", "=") if key.startswith(o)), "")
-        name = key[len(op) :]
+        op, name = split_operator(key, (">=", "<=", "!", ">", "<", "="))
         if name == "ACTIVE":
             want = _active_flag(value)
             tests.append(_equals("ACTIVE", want))
@@ -161,16 +160,6 @@ def _numeric(op: str, field: str, number: int) -> Callable[[dict[str, Any]], boo
     return check
 
 
-def _page(rows: list[Any], start: int, cost: float) -> CallResult:
-    if start < 0:
-        page = rows[:PAGE]
-        return CallResult(page, cost, rows=len(page))
-    offset = start // PAGE * PAGE
-    page = rows[offset : offset + PAGE]
-    nxt = offset + PAGE if offset + PAGE < len(rows) else None
-    return CallResult(page, cost, next=nxt, total=len(rows), rows=len(page))
-
-
 def user_get(params: dict[str, Any], ctx: CallContext) -> CallResult:
     """``user.get``: ``sort``/``order``, ``FILTER`` or top-level filter keys, 50 a page."""
     granted = [s for s in USER_SCOPES if s in ctx.portal.settings.scope]
@@ -196,7 +185,7 @@ def user_get(params: dict[str, Any], ctx: CallContext) -> CallResult:
         {k: v for k, v in r.items() if k != "_changed" and (full or k in BRIEF_FIELDS)}
         for r in rows
     ]
-    return _page(printed, php_intval(params.get("start", 0)), ctx.portal.settings.cost_other)
+    return paged(printed, php_intval(params.get("start", 0)), ctx.portal.settings.cost_other)
 
 
 def department_get(params: dict[str, Any], ctx: CallContext) -> CallResult:
@@ -221,7 +210,7 @@ def department_get(params: dict[str, Any], ctx: CallContext) -> CallResult:
     elif sort == "NAME":
         rows.sort(key=lambda r: r["NAME"], reverse=desc)
     start = php_intval(params.get("start", 0))  # `START` (the docs' spelling) is not read
-    return _page(rows, max(start, 0), ctx.portal.settings.cost_other)
+    return paged(rows, max(start, 0), ctx.portal.settings.cost_other)
 
 
 USER_METHODS: dict[str, tuple[Callable[[dict[str, Any], CallContext], CallResult], str | None]] = {

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from tap_bitrix24.errors import ConfigError
-
-#: Documented prefixes, longest first so that ``>=`` wins over ``>``.
-PREFIXES = ("!=%", "!%=", "=%", "%=", "!%", "!@", "!=", ">=", "<=", ">", "<", "@", "%", "=", "!")
+from tap_bitrix24.streams.filter_keys import PREFIXES, is_iso_datetime, near_hint, split_key
 
 #: Keys the walk itself sets; a user condition on them would fight the cursor.
 RESERVED = {">ID", ">=LAST_UPDATED"}
@@ -28,24 +25,14 @@ _INTEGER_TEXT = re.compile(r"-?\d+")
 _Y_N = {True: "Y", False: "N", "Y": "Y", "N": "N"}
 
 
-def split_key(key: str) -> tuple[str, str]:
-    """``">=LAST_UPDATED"`` -> ``(">=", "LAST_UPDATED")``."""
-    for prefix in PREFIXES:
-        if key.startswith(prefix):
-            return prefix, key[len(prefix) :]
-    return "", key
-
-
 def _check_datetime(key: str, value: Any) -> None:
     values = value if isinstance(value, list) else [value]
     for item in values:
-        try:
-            datetime.fromisoformat(str(item).replace("Z", "+00:00"))
-        except ValueError:
+        if not is_iso_datetime(item):
             raise ConfigError(
                 f"filter: {key} = {item!r} is not an ISO date-time; Bitrix24 would turn it into "
                 "'IS NULL' and match nothing (use e.g. 2024-01-31T00:00:00+03:00)"
-            ) from None
+            )
 
 
 def _is_integer_type(field_type: str) -> bool:
@@ -131,12 +118,10 @@ def validate_filter(
     for key, value in user_filter.items():
         prefix, name = split_key(str(key))
         if name not in fields:
-            near = [f for f in fields if f.upper() == name.upper()]
-            hint = f" (did you mean {prefix}{near[0]}?)" if near else ""
             raise ConfigError(
-                f"filter: unknown field in key {key!r}{hint}; Bitrix24 would ignore it and "
-                "return every activity. Field names are upper-case, as listed by "
-                "crm.activity.fields; prefixes: " + " ".join(PREFIXES)
+                f"filter: unknown field in key {key!r}{near_hint(prefix, name, fields)}; "
+                "Bitrix24 would ignore it and return every activity. Field names are upper-case, "
+                "as listed by crm.activity.fields; prefixes: " + " ".join(PREFIXES)
             )
         if f"{prefix}{name}" in RESERVED:
             raise ConfigError(

@@ -9,11 +9,10 @@ fields take ``Y``/``N``; a JSON boolean is written the way the field wants it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from tap_bitrix24.errors import ConfigError
-from tap_bitrix24.streams.filters import split_key
+from tap_bitrix24.streams.filter_keys import is_iso_datetime, near_hint, split_key
 
 #: (prefix, field) pairs the walk sets itself.
 RESERVED = {(">", "id"), (">=", "updatedTime")}
@@ -41,14 +40,11 @@ def _typed(setting: str, key: str, info: Mapping[str, Any], item: Any) -> Any:
         if info.get("isDynamic"):
             return 1 if flag else 0
         return "Y" if flag else "N"
-    if field_type in ("datetime", "date") and item is not None:
-        try:
-            datetime.fromisoformat(str(item).replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigError(
-                f"{setting}: {key!r} = {item!r} is not an ISO date-time "
-                "(write e.g. 2024-01-31T00:00:00+03:00)"
-            ) from None
+    if field_type in ("datetime", "date") and item is not None and not is_iso_datetime(item):
+        raise ConfigError(
+            f"{setting}: {key!r} = {item!r} is not an ISO date-time "
+            "(write e.g. 2024-01-31T00:00:00+03:00)"
+        )
     if isinstance(item, bool):
         raise ConfigError(f"{setting}: {key!r} = {item!r}: a boolean for a {field_type} field")
     if not isinstance(item, (str, int)) and item is not None:
@@ -67,12 +63,10 @@ def validate_item_filter(
         prefix, name = split_key(str(key))
         field = names.get(name)
         if field is None:
-            near = [f for f in names if f.lower() == name.lower()]
-            hint = f" (did you mean {prefix}{near[0]}?)" if near else ""
             raise ConfigError(
-                f"{setting}: unknown field in key {key!r}{hint}; the portal would refuse the "
-                "request (400). Use a field crm.item.fields lists for this type, camelCase "
-                "(stageId) or its upperName (STAGE_ID)"
+                f"{setting}: unknown field in key {key!r}{near_hint(prefix, name, names)}; the "
+                "portal would refuse the request (400). Use a field crm.item.fields lists for "
+                "this type, camelCase (stageId) or its upperName (STAGE_ID)"
             )
         if (prefix, field) in RESERVED:
             raise ConfigError(

@@ -325,9 +325,15 @@ def _free_port() -> int:
 
 
 def start_emulator(
-    log_dir: Path, activities: int = E2E_ACTIVITIES, seed: int = E2E_SEED
+    log_dir: Path,
+    activities: int = E2E_ACTIVITIES,
+    seed: int = E2E_SEED,
+    items: int | None = None,
 ) -> Emulator:
-    """Start the emulator CLI on a free port and wait for its banner line."""
+    """Start the emulator CLI on a free port and wait for its banner line.
+
+    ``items``: CRM items of every type (default: the emulator's, 2000 a type).
+    """
     secret = "e2e-" + uuid.uuid4().hex[:12]
     log_path = log_dir / "emulator.log"
     cmd = [
@@ -345,6 +351,7 @@ def start_emulator(
         str(seed),
         "--webhook-secret",
         secret,
+        *([] if items is None else ["--items", f"*={items}"]),
     ]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
@@ -376,11 +383,14 @@ def emulator(
 ) -> Iterator[Emulator]:
     """A module-private emulator (tests in a module see each other's mutations).
 
-    A module may set ``EMULATOR_ACTIVITIES`` to change the number of activities.
+    A module may set ``EMULATOR_ACTIVITIES`` to change the number of activities, and
+    ``EMULATOR_ITEMS`` the number of CRM items of every type (at least max(50, activities / 4),
+    the owners activities are bound to).
     """
     _skip_if_asked()
     activities = getattr(request.module, "EMULATOR_ACTIVITIES", E2E_ACTIVITIES)
-    emu = start_emulator(tmp_path_factory.mktemp("emulator"), activities=activities)
+    items = getattr(request.module, "EMULATOR_ITEMS", None)
+    emu = start_emulator(tmp_path_factory.mktemp("emulator"), activities=activities, items=items)
     try:
         yield emu
     finally:

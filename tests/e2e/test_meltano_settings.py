@@ -15,28 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
+from tap_bitrix24.settings import SDK_SETTINGS
+
 from .conftest import REPO, Meltano
 
 SECRET_MARKER = "e2e-not-a-real-secret-6b1d"
-
-
-def _sdk_builtin_settings() -> set[str]:
-    """Settings the SDK adds for its capabilities (Meltano adds them itself from `capabilities`).
-
-    The SDK merges them into the tap class's own `config_jsonschema` once a tap is instantiated,
-    so they are left out of every comparison.
-    """
-    from singer_sdk.helpers import capabilities
-
-    return {
-        name
-        for builtin in (
-            capabilities.STREAM_MAPS_CONFIG,
-            capabilities.FLATTENING_CONFIG,
-            capabilities.BATCH_CONFIG,
-        )
-        for name in builtin["properties"]
-    }
 
 
 def _meltano_yml() -> dict[str, Any]:
@@ -79,12 +62,15 @@ def _expected_kind(prop: dict[str, Any]) -> set[str]:
 
 
 def _tap_properties() -> dict[str, Any]:
-    """The tap's own settings in its config_jsonschema."""
+    """The tap's own settings in its config_jsonschema.
+
+    The SDK merges its built-in settings into the class's schema once a tap is instantiated;
+    Meltano declares those itself, so they are left out of every comparison.
+    """
     from tap_bitrix24.tap import TapBitrix24
 
-    builtin = _sdk_builtin_settings()
     props = TapBitrix24.config_jsonschema["properties"]
-    return {name: prop for name, prop in props.items() if name not in builtin}
+    return {name: prop for name, prop in props.items() if name not in SDK_SETTINGS}
 
 
 def test_meltano_yml_and_readme_are_generated_from_about() -> None:
@@ -193,7 +179,7 @@ def test_meltano_invoke_about(meltano: Meltano) -> None:
         "--log-level=warning", "invoke", "--no-install", "tap-bitrix24", "--about", "--format=json"
     )
     about = json.loads(proc.stdout)
-    own = set(about["settings"]["properties"]) - _sdk_builtin_settings()
+    own = set(about["settings"]["properties"]) - SDK_SETTINGS
     assert sorted(own) == sorted(_settings("extractors", "tap-bitrix24"))
     declared = set(_plugin("extractors", "tap-bitrix24")["capabilities"])
     assert declared <= set(about["capabilities"]), about["capabilities"]

@@ -92,6 +92,22 @@ class Api:
                 return rows
             last = int(page[-1]["ID"])
 
+    def walk_type(self, method: str, entity_type: int, key: str, **extra: Any) -> list[dict]:
+        """Every row of a CRM type via a keyset walk on KEY (``id`` or ``ID``).
+
+        EXTRA goes into the payload; its filter is kept beside the ``>KEY`` cursor.
+        """
+        rows: list[dict] = []
+        last = 0
+        while True:
+            payload = {"entityTypeId": entity_type, "order": {key: "ASC"}, "start": -1, **extra}
+            payload["filter"] = {**extra.get("filter", {}), f">{key}": last}
+            page = self.result(method, payload)["items"]
+            rows += page
+            if len(page) < 50:
+                return rows
+            last = page[-1][key]
+
 
 @pytest.fixture
 def session() -> Iterator[requests.Session]:

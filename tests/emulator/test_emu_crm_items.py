@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 
 import pytest
 
 from tap_bitrix24.emulator.__main__ import build_parser, item_counts
+from tap_bitrix24.emulator.crm_schema import build_types
 
 SMALL = {"1": 60, "2": 130, "3": 70, "4": 55, "7": 20, "31": 20, "128": 75, "133": 10, "1032": 60}
 UF_TYPES = {
@@ -38,16 +41,7 @@ def _fields(api, entity_type: int) -> dict:
 
 
 def _walk(api, entity_type: int, **extra) -> list[dict]:
-    rows: list[dict] = []
-    last = 0
-    while True:
-        payload = {"entityTypeId": entity_type, "order": {"id": "ASC"}, "start": -1, **extra}
-        payload["filter"] = {**extra.get("filter", {}), ">id": last}
-        page = api.result("crm.item.list", payload)["items"]
-        rows += page
-        if len(page) < 50:
-            return rows
-        last = page[-1]["id"]
+    return api.walk_type("crm.item.list", entity_type, "id", **extra)
 
 
 def test_list_shape_paging_and_json_types(crm) -> None:
@@ -205,6 +199,34 @@ def test_item_fields_describe_every_uf_type(crm) -> None:
     assert _fields(crm, 1032)["stageId"]["statusType"] == "DYNAMIC_1032_STAGE_11"
 
 
+#: entityTypeId -> (digest of the crm.item.fields answer as sent, digest of each field's value
+#: kind): any change to a type's fields, their order, descriptions or generated values shows.
+FIELDS_DIGESTS = {
+    1: ("810bf1eb90404be4", "5e25ce4a1e60839c"),
+    2: ("58550d23537a6ea6", "459cd2cbf54a0a3e"),
+    3: ("9935849bd6b07916", "8e9d273a7ffae849"),
+    4: ("1e5767afa975bf9e", "ab8ca792b3deae96"),
+    7: ("8e53082a016ca804", "255a007a0242860a"),
+    31: ("ecd08fffb9ad706e", "47c1999d43491441"),
+    128: ("aa3910331d6c7142", "ba8d419775fe4ce7"),
+    133: ("14f902c99277fcef", "ff5e6d1afa7567ec"),
+    1032: ("669ccd8766402fec", "419e7225a08f7756"),
+}
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def test_item_fields_output_is_pinned(crm) -> None:
+    """crm.item.fields per type, key order included, stays what it was (a refactor guard)."""
+    types = build_types()
+    for entity_type, pinned in FIELDS_DIGESTS.items():
+        answer = json.dumps(_fields(crm, entity_type), ensure_ascii=False)
+        kinds = repr([(f.name, f.kind) for f in types[entity_type].fields])
+        assert (_digest(answer), _digest(kinds)) == pinned, (entity_type, answer)
+
+
 def test_crm_binding_values(crm) -> None:
     rows = _walk(crm, 2)
     fields = _fields(crm, 2)
@@ -309,6 +331,17 @@ def test_cli_item_counts() -> None:
     assert item_counts(args) == {"2": 10, "128": 5} and args.crm_admin is False
     with pytest.raises(ValueError, match="TYPE=N"):
         item_counts(build_parser().parse_args(["--items", "x"]))
+    every = build_parser().parse_args(["--deals", "10", "--items", "*=7"])
+    assert item_counts(every) == {"2": 10, "*": 7}
+
+
+def test_items_star_sets_every_type_not_named(make_api) -> None:
+    api = make_api(activities=200, items={"2": 60, "*": 50})
+    totals = {
+        t: api.call("crm.item.list", {"entityTypeId": t, "select": ["id"]})["total"]
+        for t in (1, 2, 3, 4, 7, 31, 128, 133, 1032)
+    }
+    assert totals == {1: 50, 2: 60, 3: 50, 4: 50, 7: 50, 31: 50, 128: 50, 133: 50, 1032: 50}
 
 
 def test_deleting_an_item_takes_its_activities_along(make_api) -> None:

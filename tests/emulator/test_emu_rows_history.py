@@ -22,16 +22,7 @@ def _rows(api, owner_type: str, owner_id: int) -> list[dict]:
 
 
 def _history(api, entity_type: int, **extra) -> list[dict]:
-    out: list[dict] = []
-    last = 0
-    while True:
-        payload = {"entityTypeId": entity_type, "order": {"ID": "ASC"}, "start": -1, **extra}
-        payload["filter"] = {**extra.get("filter", {}), ">ID": last}
-        page = api.result("crm.stagehistory.list", payload)["items"]
-        out += page
-        if len(page) < 50:
-            return out
-        last = page[-1]["ID"]
+    return api.walk_type("crm.stagehistory.list", entity_type, "ID", **extra)
 
 
 def test_productrow_list_shape_and_counts(crm) -> None:
