@@ -5,14 +5,15 @@ with ``PYTHONUNBUFFERED``, which Meltano and many containers set, stdout has no 
 Here RECORD messages collect in a buffer written out every 64 KiB, and every other message
 (SCHEMA, STATE, ACTIVATE_VERSION) first writes out the records before it and is flushed at once:
 a STATE never reaches the target before the records it covers. Records after the last STATE are
-written at exit; if the process is killed first, the next run reads them again (the STATE the
-target holds does not cover them).
+written at exit, failed or not; if the process is killed first, the next run reads them again
+(the STATE the target holds does not cover them).
 """
 
 from __future__ import annotations
 
 import atexit
 import sys
+import weakref
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage
@@ -29,7 +30,8 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
     def __init__(self) -> None:
         super().__init__()
         self._pending = bytearray()
-        atexit.register(self.flush)
+        flush = weakref.WeakMethod(self.flush)  # a writer that is gone has nothing to write
+        atexit.register(lambda: (method := flush()) is not None and method())
 
     @override
     def write_message(self, message: Message) -> None:

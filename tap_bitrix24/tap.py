@@ -7,6 +7,7 @@ on stderr and a non-zero exit instead of a traceback.
 from __future__ import annotations
 
 import copy
+import gc
 import io
 import logging
 import sys
@@ -315,6 +316,7 @@ class TapBitrix24(ConfigCheckingTap):
         catalog: IO[str] | None = None,
     ) -> None:
         """Read --state and --catalog here, so unreadable files get a clear message."""
+        _collect_less()
         state = _readable_json(state, "--state", "the last STATE the tap emitted")
         catalog = _readable_json(catalog, "--catalog", "a catalog from --discover")
         super().invoke(
@@ -328,6 +330,23 @@ class TapBitrix24(ConfigCheckingTap):
         command = super().get_singer_command()
         command.__class__ = _CleanErrorsCommand
         return command
+
+
+#: Container allocations between young-generation collections (Python's default is 700).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def _collect_less() -> None:
+    """Run the cyclic garbage collector less often in the CLI process.
+
+    Records and the decoded rows behind them are acyclic dicts, thousands of them in flight; at
+    Python's default pace the collector re-scanned them (and every module and schema loaded at
+    start) so often that it took about a sixth of the tap's CPU. What is loaded before the sync
+    is frozen out of the scans, and young objects are collected every 10,000 allocations.
+    """
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 class _CleanErrorsCommand(click.Command):

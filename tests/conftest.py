@@ -88,13 +88,19 @@ def run_tap(
     ``streams`` selects exactly those streams (default: the tap's default selection), from a
     fresh discovery (``selected_catalog``) unless ``catalog`` is given.
     """
+    from tap_bitrix24.output import BufferedMsgSpecWriter
     from tap_bitrix24.tap import TapBitrix24
 
     if streams is not None and catalog is None:
         catalog = selected_catalog(config, streams)
     buffer = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")  # the writer needs .buffer
     with redirect_stdout(buffer):
-        TapBitrix24(config=config, state=state, catalog=catalog, validate_config=True).sync_all()
+        tap = TapBitrix24(config=config, state=state, catalog=catalog, validate_config=True)
+        try:
+            tap.sync_all()
+        finally:
+            if isinstance(tap.message_writer, BufferedMsgSpecWriter):
+                tap.message_writer.flush()  # what a failed sync still held
     buffer.flush()
     return parse_singer(buffer.buffer.getvalue().decode("utf-8"))
 

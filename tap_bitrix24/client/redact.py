@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 _MASK = "***"
 _secrets: set[str] = set()
@@ -36,12 +35,17 @@ def redact(text: str) -> str:
 
 
 def strip_auth_param(url: str) -> str:
-    """Remove the caller's ``auth`` token from a file URL, keeping everything else."""
-    parts = urlsplit(url)
-    if "auth=" not in parts.query:
+    """Remove the caller's ``auth`` token from a file URL, keeping everything else as written.
+
+    Parameters are split on ``&`` by hand (no decoding and re-encoding): every file field of
+    every item goes through here.
+    """
+    if "auth=" not in url:
         return url
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "auth"]
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    head, question, rest = url.partition("?")
+    query, hash_mark, fragment = rest.partition("#")
+    kept = "&".join(p for p in query.split("&") if not p.startswith("auth="))
+    return head + (question if kept else "") + kept + hash_mark + fragment
 
 
 class RedactingFilter(logging.Filter):

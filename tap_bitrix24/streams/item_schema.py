@@ -15,7 +15,6 @@ keeps them apart from the single-value ``phone``/``email`` convenience fields a 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from typing import Any
 
 from tap_bitrix24.client.redact import strip_auth_param
@@ -169,17 +168,11 @@ def to_utc_date(value: Any) -> str | None:
     """A date field's midnight instant -> its UTC date (``2000-01-01``).
 
     Bitrix24 prints ``MakeTimeStamp(date) + date('Z')`` in the portal's zone: UTC midnight of
-    the date, shown as the evening before on a portal west of UTC.
+    the date, shown as the evening before on a portal west of UTC. An instant out of range in
+    UTC keeps its own date.
     """
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(timezone.utc)
-    return parsed.date().isoformat()
+    instant = to_datetime(value)
+    return instant[:10] if instant is not None else None
 
 
 def to_money(value: Any) -> dict[str, Any] | None:

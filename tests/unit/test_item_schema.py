@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import random
+from datetime import datetime, timezone
+
 import pytest
 
+from tap_bitrix24.client.redact import strip_auth_param
 from tap_bitrix24.errors import ConfigError
 from tap_bitrix24.streams.item_filters import validate_item_filter
 from tap_bitrix24.streams.item_schema import ItemConverter, item_schema, to_utc_date
@@ -50,3 +54,33 @@ def test_item_filters_take_upper_names_and_write_booleans_as_the_field_wants():
 def test_an_empty_list_in_an_item_filter_is_refused():
     with pytest.raises(ConfigError, match=r"item_filters.deals: '@id' has an empty list"):
         validate_item_filter("deals", {"@id": []}, FIELDS)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://p/x.php?fileId=7&auth=S1&ownerId=9", "https://p/x.php?fileId=7&ownerId=9"),
+        ("https://p/x.php?auth=S1", "https://p/x.php"),
+        ("https://p/x.php?auth=S1#part", "https://p/x.php#part"),
+        ("https://p/x.php?a=%20b&auth=S1&c=d+e#f", "https://p/x.php?a=%20b&c=d+e#f"),
+        ("https://p/x.php?a=1&fileId=2", "https://p/x.php?a=1&fileId=2"),
+        ("https://p/auth=x/y.php?a=1", "https://p/auth=x/y.php?a=1"),
+    ],
+)
+def test_file_urls_lose_only_the_token(url: str, expected: str) -> None:
+    assert strip_auth_param(url) == expected
+
+
+def test_utc_dates_agree_with_parsing_each_value() -> None:
+    rng = random.Random(3)
+    for _ in range(5000):
+        offset = rng.choice(["+03:00", "-05:00", "+00:00", "+05:30", ""])
+        year = rng.choice([1999, 2000, 2024])
+        value = f"{year}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        value += f"T{rng.randint(0, 23):02d}:{rng.choice([0, 30]):02d}:00{offset}"
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(timezone.utc)
+        assert to_utc_date(value) == parsed.date().isoformat(), value
+    assert to_utc_date("") is None
+    assert to_utc_date("not a date") is None
