@@ -306,8 +306,12 @@ class RecordConverter(SchemaRecords):
         self._template: dict[str, Any] = dict.fromkeys(converters)
         # Integers (most fields) are converted inline: a call per value costs more than int().
         self._ints = [name for name, fn in converters.items() if fn is to_int]
+        # A row's datetimes often repeat one instant (START_TIME, DEADLINE, CREATED): once each.
+        self._datetimes = [name for name, fn in converters.items() if fn is to_datetime]
         self._typed = [
-            (name, fn) for name, fn in converters.items() if fn not in (to_string, to_int)
+            (name, fn)
+            for name, fn in converters.items()
+            if fn not in (to_string, to_int, to_datetime)
         ]
         self._strings = [name for name, fn in converters.items() if fn is to_string]
 
@@ -325,6 +329,15 @@ class RecordConverter(SchemaRecords):
                     record[key] = int(value)
                 except (TypeError, ValueError):
                     record[key] = to_int(value)
+        done: dict[str, str | None] = {}
+        for key in self._datetimes:
+            value = record[key]
+            if value.__class__ is not str:
+                record[key] = to_datetime(value)  # None, or something no instant comes from
+            else:
+                if value not in done:
+                    done[value] = to_datetime(value)
+                record[key] = done[value]
         for key, convert in self._typed:
             value = record[key]
             if value is not None:  # every converter maps None to None
