@@ -212,6 +212,8 @@ class StatsWatcher:
         self.every = every
         self.snapshot: dict[str, Any] = {}
         self.taken_at = 0.0
+        #: [seconds since start, modelled server seconds, requests] of every snapshot.
+        self.history: list[list[float]] = []
         self._started = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -234,6 +236,13 @@ class StatsWatcher:
         except OSError:
             return False
         self.taken_at = time.monotonic() - self._started
+        self.history.append(
+            [
+                round(self.taken_at, 2),
+                float(self.snapshot.get("server_seconds") or 0),
+                int(self.snapshot.get("requests") or 0),
+            ]
+        )
         return True
 
 
