@@ -162,6 +162,20 @@ class Emulator:
             self.proc.kill()
             self.proc.wait()
 
+    def cpu_seconds(self) -> float:
+        """The emulator process's user+sys CPU so far (0 when it cannot be read).
+
+        On a machine with few cores the emulator's own work can bound a client's wall time
+        (crm.item.list rows cost it far more than activities): this shows when it does.
+        """
+        if not self.proc:
+            return 0.0
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def _call(self, path: str, body: dict | None = None, timeout: float = 60) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(

@@ -227,6 +227,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     head = [
         "client", "status", "wall s", "rows/s", "rows / expected", "missing", "dups", "HTTP req",
         "calls", "server s", "floor s", "wall/floor", "503s", "429s", "peak MB", "CPU µs/row",
+        "emu CPU s",
     ]  # fmt: skip
     body = []
     for r in rows:
@@ -248,6 +249,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             str(r["operation_time_limit"]),
             f"{r['peak_rss_mb']:.0f}",
             "-" if r["cpu_us_per_row"] is None else f"{r['cpu_us_per_row']:.0f}",
+            _or_dash(r.get("emulator_cpu_seconds"), "{:.1f}"),
         ])  # fmt: skip
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
     right = set(range(2, len(head)))
@@ -268,6 +270,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         "floor s: modelled server seconds x time factor / requests the client keeps in flight "
         "(the tap's max_parallel_requests, 1 for b24pysdk): the least wall time the portal "
         "allows it; wall/floor: how far above it the client stayed\n"
+        "emu CPU s: the emulator's own CPU during the client's run (it shares the machine's "
+        "cores with the client)\n"
         "503s / 429s: QUERY_LIMIT_EXCEEDED / OPERATION_TIME_LIMIT answers the emulator sent, "
         "as the HTTP status or per command inside a batch"
     )
@@ -363,6 +367,7 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    parser.add_argument("--name", default="", help="suffix of the results files (e.g. before)")
     parser.add_argument("--no-chart", action="store_true")
     args = parser.parse_args()
     clients = args.clients or ",".join(STREAM_CLIENTS[args.stream])
@@ -401,6 +406,7 @@ def main() -> int:
                 )
                 argv, kind = client_argv(name, emulator.webhook, factor, Path(tmp), stream)
                 emulator.reset_stats()
+                emulator_cpu = emulator.cpu_seconds()
                 print(f"running {CLIENTS[name]} …", flush=True)
                 with StatsWatcher(emulator) as watcher:
                     run = run_client(
@@ -416,6 +422,7 @@ def main() -> int:
                 if kind == "peer":
                     run.ids = read_ids(ids_file(name, Path(tmp)))
                 row = summarize(run, watcher.snapshot, expected, truth, factor)
+                row["emulator_cpu_seconds"] = round(emulator.cpu_seconds() - emulator_cpu, 2)
                 if not final:
                     row["stats_note"] = (
                         f"emulator busy after the client stopped: its figures are those of "
@@ -447,6 +454,7 @@ def main() -> int:
     print()
     print(table(rows))
     stem = tag + ("" if factor == DEFAULT_TIME_FACTOR else f"-tf{factor:g}")
+    stem += f"-{args.name}" if args.name else ""
     json_path = args.out / f"{stem}.json"
     write_json(json_path, result)
     print(f"\nfigures: {json_path}")

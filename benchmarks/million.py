@@ -115,6 +115,7 @@ def main() -> int:
         truth = emulator.truth_ids()
         argv, _ = client_argv("tap-keyset", emulator.webhook, factor, Path(tmp))
         emulator.reset_stats()
+        emulator_cpu = emulator.cpu_seconds()
         print("running the tap (keyset) …", flush=True)
         with StatsWatcher(emulator, every=args.sample) as watcher:
             run = run_client(
@@ -123,6 +124,7 @@ def main() -> int:
             )  # fmt: skip
         watcher.poll(timeout=30)
         row = summarize(run, watcher.snapshot, len(truth), truth, factor)
+        row["emulator_cpu_seconds"] = round(emulator.cpu_seconds() - emulator_cpu, 2)
 
     used, at = busiest_window(watcher.history, window)
     memory = memory_trend(run.extra.get("rss_samples", []))
@@ -163,6 +165,10 @@ def main() -> int:
         f"  wall {row['wall_seconds']:.1f} s; modelled server {row['server_seconds']:.0f} s, floor "
         f"for {row['requests_in_flight']} in flight {row['server_floor_wall_seconds']:.1f} s, "
         f"wall/floor {row['wall_over_server_floor']:.2f}"
+    )
+    print(
+        f"  CPU: tap {row['cpu_user_seconds'] + row['cpu_sys_seconds']:.1f} s "
+        f"({row['cpu_us_per_row']} µs/row), emulator {row['emulator_cpu_seconds']:.1f} s"
     )
     print(
         f"  requests {row['http_requests']:,}; 503 QUERY_LIMIT_EXCEEDED "

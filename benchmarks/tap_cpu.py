@@ -150,6 +150,7 @@ def measure(size: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any
                     clients.append(("floor", floor_argv(emulator.webhook, stream, variant, args)))
                 for client, argv in clients:
                     emulator.reset_stats()
+                    emulator_cpu = emulator.cpu_seconds()
                     print(f"running the {client} ({variant}, {pagination}) …", flush=True)
                     run = run_client(
                         client, argv, kind="singer", timeout=args.timeout,
@@ -160,6 +161,7 @@ def measure(size: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any
                         run, client=client, variant=variant, pagination=pagination, size=size,
                         expected=expected, truth=truth, stats=emulator.stats(),
                     )  # fmt: skip
+                    row["emulator_cpu_seconds"] = round(emulator.cpu_seconds() - emulator_cpu, 2)
                     out["runs"].append(row)
                     say(row)
                 if args.profile and pagination == "keyset" and size:
@@ -352,7 +354,7 @@ def main() -> int:
     print(f"\n{stream}: CPU per record (user+sys of the process; wall times are not robust here)")
     head = [
         "rows", "client", "variant", "mode", "status", "wall s", "rows/s", "CPU s",
-        "CPU µs/row", "minus start-up", "peak MB",
+        "CPU µs/row", "minus start-up", "peak MB", "emu CPU s",
     ]  # fmt: skip
     body = [
         [
@@ -361,7 +363,7 @@ def main() -> int:
             f"{r['cpu_user_seconds'] + r['cpu_sys_seconds']:.1f}",
             "-" if r["cpu_us_per_row"] is None else f"{r['cpu_us_per_row']:.1f}",
             "-" if r["marginal_cpu_us_per_row"] is None else f"{r['marginal_cpu_us_per_row']:.1f}",
-            f"{r['peak_rss_mb']:.0f}",
+            f"{r['peak_rss_mb']:.0f}", f"{r.get('emulator_cpu_seconds', 0):.1f}",
         ]
         for r in runs
     ]  # fmt: skip
