@@ -162,6 +162,20 @@ class Emulator:
             self.proc.kill()
             self.proc.wait()
 
+    def cpu_seconds(self) -> float:
+        """The emulator process's user+sys CPU so far (0 when it cannot be read).
+
+        On a machine with few cores the emulator's own work can bound a client's wall time
+        (crm.item.list rows cost it far more than activities): this shows when it does.
+        """
+        if not self.proc:
+            return 0.0
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def _call(self, path: str, body: dict | None = None, timeout: float = 60) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
@@ -193,6 +207,11 @@ class Emulator:
         """Every activity ID that exists: what a complete extraction delivers, once each."""
         return {int(ident) for ident in self.truth()["activities"]}
 
+    def item_ids(self, entity_type_id: int) -> set[int]:
+        """Every item ID of one CRM type (``GET truth/items``, without the rows)."""
+        truth = self._call(f"/_emulator/truth/items?entityTypeId={entity_type_id}&rows=0")
+        return {int(ident) for ident in truth["items"]}
+
 
 class StatsWatcher:
     """Keeps the newest ``/_emulator/stats`` snapshot while a client runs.
@@ -207,6 +226,8 @@ class StatsWatcher:
         self.every = every
         self.snapshot: dict[str, Any] = {}
         self.taken_at = 0.0
+        #: [seconds since start, modelled server seconds, requests] of every snapshot.
+        self.history: list[list[float]] = []
         self._started = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -229,6 +250,13 @@ class StatsWatcher:
         except OSError:
             return False
         self.taken_at = time.monotonic() - self._started
+        self.history.append(
+            [
+                round(self.taken_at, 2),
+                float(self.snapshot.get("server_seconds") or 0),
+                int(self.snapshot.get("requests") or 0),
+            ]
+        )
         return True
 
 
@@ -254,23 +282,24 @@ class ClientRun:
 
 
 _RECORD_PREFIXES = (b'\n{"type":"RECORD"', b'\n{"type": "RECORD"')
-_ACTIVITY_PREFIX = b'\n{"type":"RECORD","stream":"activities","record":{'
-#: The activity's ID where the tap writes it: the first property of the record.
-_ACTIVITY_ID = re.compile(rb'\n\{"type":"RECORD","stream":"activities","record":\{"ID":(\d+)[,}]')
 
 
 class _SingerCounter:
-    """Counts RECORD lines of a Singer stream read in chunks and keeps the activities' IDs.
+    """Counts RECORD lines of a Singer stream read in chunks and keeps one stream's IDs.
 
-    Rows are not parsed: a regular expression picks each activity's leading ``"ID"``; only a
-    line where ID is not first (never, for the tap) is decoded as JSON.
+    Rows are not parsed: a regular expression picks each record's leading ID property (``ID``
+    for activities, ``id`` for CRM items); only a line where it is not first (never, for the
+    tap) is decoded as JSON.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, stream: str = "activities", id_field: str = "ID") -> None:
         self.rows = 0
         self.ids = array("q")
         self.last_state = b""
         self._carry = b"\n"
+        self._id_field = id_field
+        self._prefix = b'\n{"type":"RECORD","stream":"' + stream.encode() + b'","record":{'
+        self._id = re.compile(re.escape(self._prefix) + b'"' + id_field.encode() + rb'":(\d+)[,}]')
 
     def feed(self, chunk: bytes) -> None:
         buffer = self._carry + chunk
@@ -280,9 +309,9 @@ class _SingerCounter:
             return
         complete, self._carry = buffer[: cut + 1], buffer[cut:]
         self.rows += sum(complete.count(prefix) for prefix in _RECORD_PREFIXES)
-        found = _ACTIVITY_ID.findall(complete)
+        found = self._id.findall(complete)
         self.ids.extend(map(int, found))
-        if len(found) != complete.count(_ACTIVITY_PREFIX):
+        if len(found) != complete.count(self._prefix):
             self._ids_the_slow_way(complete)
         # `complete` starts with "\n" and ends with "\n"; keep the newest STATE line for reports.
         state_at = complete.rfind(b'\n{"type":"STATE"')
@@ -291,8 +320,8 @@ class _SingerCounter:
 
     def _ids_the_slow_way(self, complete: bytes) -> None:
         for line in complete.split(b"\n"):
-            if line.startswith(_ACTIVITY_PREFIX[1:]) and not _ACTIVITY_ID.match(b"\n" + line):
-                self.ids.append(int(json.loads(line)["record"]["ID"]))
+            if line.startswith(self._prefix[1:]) and not self._id.match(b"\n" + line):
+                self.ids.append(int(json.loads(line)["record"][self._id_field]))
 
 
 def check_ids(delivered: Iterable[int] | None, truth: set[int]) -> dict[str, int | None]:
@@ -327,12 +356,18 @@ def run_client(
     log_path: Path,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
+    stream: str = "activities",
+    id_field: str = "ID",
+    rss_every: float = 0.0,
 ) -> ClientRun:
     """Run one client process to the end (or to ``timeout``) and measure it.
 
     ``kind`` is ``singer`` (stdout is a Singer stream: RECORD lines are counted) or ``peer``
     (stdout carries ``ROWS n`` / ``DONE n`` / ``ERROR …`` lines from ``_peers.py``). CPU time and
     peak RSS come from ``wait4`` on the client's pid: they are that process's own figures.
+    The IDs of ``stream`` (its ``id_field``) are kept for the completeness check. With
+    ``rss_every`` > 0 the process's RSS is sampled that often (``extra["rss_samples"]``:
+    ``[seconds since start, MB]``), to see whether memory stays flat over a long run.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     run = ClientRun(name=name, stderr_log=str(log_path.relative_to(REPO)))
@@ -366,8 +401,26 @@ def run_client(
     watchdog.daemon = True
     watchdog.start()
 
-    counter = _SingerCounter()
+    counter = _SingerCounter(stream, id_field)
     peer_lines: list[str] = []
+    samples: list[list[float]] = []
+    sampled = threading.Event()
+
+    def sample_rss() -> None:
+        status = Path(f"/proc/{proc.pid}/status")
+        while not sampled.wait(rss_every):
+            try:
+                text = status.read_text()
+            except OSError:
+                return
+            found = re.search(r"^VmRSS:\s+(\d+) kB", text, re.MULTILINE)
+            if found:
+                samples.append(
+                    [round(time.monotonic() - started, 2), round(int(found[1]) / 1024, 1)]
+                )
+
+    if rss_every > 0:
+        threading.Thread(target=sample_rss, daemon=True).start()
 
     def read_stdout() -> None:
         assert proc.stdout
@@ -386,6 +439,7 @@ def run_client(
     reader.start()
     _pid, status, usage = os.wait4(proc.pid, 0)
     run.wall_seconds = time.monotonic() - started
+    sampled.set()
     proc.returncode = os.waitstatus_to_exitcode(status)
     watchdog.cancel()
     reader.join(30)
@@ -396,6 +450,8 @@ def run_client(
     run.rows = counter.rows
     if kind == "singer":
         run.ids = counter.ids
+    if samples:
+        run.extra["rss_samples"] = samples
     if kind == "singer" and counter.last_state:
         run.extra["last_state_bytes"] = len(counter.last_state)
 
@@ -435,6 +491,31 @@ def write_json(path: Path, data: Any) -> None:
 def tap_config(webhook: str, **settings: Any) -> dict[str, Any]:
     """A tap config for the emulator's webhook plus ``settings``."""
     return {"webhook_url": webhook, **settings}
+
+
+def select_only(tap: Path, config: Path, stream: str, out: Path) -> Path:
+    """A catalog (``--discover``) that selects ``stream`` alone, written to ``out``."""
+    found = subprocess.run(
+        [str(tap), "--config", str(config), "--discover"], capture_output=True, text=True
+    )
+    if found.returncode != 0:
+        raise RuntimeError(f"tap discovery failed: {last_line(found.stderr)}")
+    catalog = json.loads(found.stdout)
+    names = [entry["tap_stream_id"] for entry in catalog["streams"]]
+    if stream not in names:
+        raise RuntimeError(f"the tap discovered no stream {stream!r} (it has {', '.join(names)})")
+    for entry in catalog["streams"]:
+        for meta in entry["metadata"]:
+            if meta["breadcrumb"] == []:
+                meta["metadata"]["selected"] = entry["tap_stream_id"] == stream
+    out.write_text(json.dumps(catalog))
+    return out
+
+
+def last_line(text: str) -> str:
+    """The last non-empty line of a text (for one-line errors)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1][:400] if lines else ""
 
 
 def machine() -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""One peer library reading every activity, run as the measured child process of a benchmark.
+"""One peer library reading every activity or deal, run as a benchmark's measured child process.
 
 Usage (inside the benchmark venv)::
 
     python benchmarks/_peers.py {b24pysdk-fast|b24pysdk-list|fast-bitrix24} WEBHOOK TIME_FACTOR IDS
+    python benchmarks/_peers.py b24pysdk-fast-deals WEBHOOK TIME_FACTOR IDS   # crm.item.list
 
 Prints ``ROWS <n>`` lines while it reads (where the library streams) and ``DONE <n>`` at the end
 on stdout; on failure one ``ERROR <type>: <message>`` line and exit status 1. The ID of every row
@@ -12,9 +13,11 @@ against the emulator's truth; the rows themselves are dropped as soon as the lib
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
+import urllib.request
 from collections.abc import Iterable
 from typing import TextIO
 from urllib.parse import urlsplit
@@ -68,6 +71,33 @@ def run_b24pysdk_fast(webhook: str, time_factor: float, ids: TextIO) -> int:
     return rows
 
 
+def deal_select(webhook: str) -> list[str]:
+    """The columns the tap selects for deals: every non-deprecated field of crm.item.fields."""
+    request = urllib.request.Request(
+        webhook.rstrip("/") + "/crm.item.fields",
+        data=json.dumps({"entityTypeId": 2}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        fields = json.loads(response.read())["result"]["fields"]
+    names = {name for name, info in fields.items() if not info.get("isDeprecated")}
+    return sorted(names | {"id", "updatedTime"})
+
+
+def run_b24pysdk_fast_deals(webhook: str, time_factor: float, ids: TextIO) -> int:
+    """b24pysdk ``as_list_fast`` on ``crm.item.list`` (deals): ``>id`` keyset batches."""
+    select = deal_select(webhook)
+    client = _b24pysdk_client(webhook, time_factor)
+    result = client.crm.item.list(entity_type_id=2, select=select).as_list_fast().result
+    rows = 0
+    for row in result:  # a one-shot generator: rows are not kept
+        ids.write(f"{row['id']}\n")
+        rows += 1
+        if rows % PROGRESS_EVERY == 0:
+            _say(f"ROWS {rows}")
+    return rows
+
+
 def run_b24pysdk_list(webhook: str, time_factor: float, ids: TextIO) -> int:
     """b24pysdk ``as_list``: a first page, then offset pages in batches of 50 (all in memory)."""
     client = _b24pysdk_client(webhook, time_factor)
@@ -94,6 +124,7 @@ def run_fast_bitrix24(webhook: str, time_factor: float, ids: TextIO) -> int:
 
 PEERS = {
     "b24pysdk-fast": run_b24pysdk_fast,
+    "b24pysdk-fast-deals": run_b24pysdk_fast_deals,
     "b24pysdk-list": run_b24pysdk_list,
     "fast-bitrix24": run_fast_bitrix24,
 }

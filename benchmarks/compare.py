@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark: the tap and its peers read every activity from the local emulator.
+"""Side-by-side benchmark: the tap and its peers read every activity (or deal) from the emulator.
 
     python benchmarks/compare.py --activities 100000            # a real portal's pace
     python benchmarks/compare.py --activities 1000000           # slow clients stop at --timeout
+    python benchmarks/compare.py --stream deals --rows 100000   # crm.item.list: tap vs b24pysdk
 
 Every client reads from its own fresh emulator process started with the same arguments (same
 seed and anchor: same data; same limits; same modelled server latency), so figures from
@@ -11,8 +12,12 @@ portal's shape and every time in it (server seconds, bucket drain, operating win
 multiplied by ``--time-factor``; the clients' pacing is scaled the same way. See
 benchmarks/README.md for what is measured and how to read it.
 
-Writes benchmarks/results/<activities>.json and .png (<activities>-tf<F>.* for another time factor).
-Not part of the test suite.
+Beside each keyset client's wall time it prints the modelled server-time floor for its
+parallelism: the modelled server seconds x the time factor / the requests it keeps in flight
+(the tap's ``max_parallel_requests``, 1 for b24pysdk), and wall / floor.
+
+Writes benchmarks/results/<rows>.json and .png (<rows>-tf<F>.* for another time factor;
+deals-<rows>* for deals). Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from _harness import (
     machine,
     read_ids,
     run_client,
+    select_only,
     write_json,
 )
 
@@ -62,6 +68,8 @@ COST_MODEL = {
 
 SECRET = "benchsecret0123456789"
 DEFAULT_TIME_FACTOR = 1.0
+TAP_PARALLEL = 6  # the tap's default max_parallel_requests
+DEALS = 2
 
 CLIENTS = {
     "tap-keyset": "tap, keyset",
@@ -69,7 +77,15 @@ CLIENTS = {
     "b24pysdk-fast": "b24pysdk as_list_fast",
     "b24pysdk-list": "b24pysdk as_list",
     "fast-bitrix24": "fast-bitrix24 get_all",
+    "b24pysdk-fast-deals": "b24pysdk as_list_fast",
 }
+#: The clients of each stream (the default of --clients).
+STREAM_CLIENTS = {
+    "activities": ["tap-keyset", "tap-offset", "b24pysdk-fast", "b24pysdk-list", "fast-bitrix24"],
+    "deals": ["tap-keyset", "b24pysdk-fast-deals"],
+}
+#: Requests each client keeps in flight, for the modelled floor (keyset clients only).
+IN_FLIGHT = {"b24pysdk-fast": 1, "b24pysdk-fast-deals": 1}
 
 
 def emulator_args(args: argparse.Namespace, port: int) -> list[str]:
@@ -77,7 +93,7 @@ def emulator_args(args: argparse.Namespace, port: int) -> list[str]:
     return [
         "--host", "127.0.0.1",
         "--port", str(port),
-        "--activities", str(args.activities),
+        *rows_args(args),
         "--seed", str(args.seed),
         "--anchor", str(args.anchor),
         "--webhook-secret", SECRET,
@@ -90,6 +106,13 @@ def emulator_args(args: argparse.Namespace, port: int) -> list[str]:
     ]  # fmt: skip
 
 
+def rows_args(args: argparse.Namespace) -> list[str]:
+    """The emulator's data: activities, or deals alone."""
+    if getattr(args, "stream", "activities") == "deals":
+        return ["--activities", "0", "--deals", str(args.rows)]
+    return ["--activities", str(args.rows)]
+
+
 def cost_model_config() -> dict[str, Any]:
     """``POST /_emulator/config`` options that set the cost model (real seconds)."""
     return {
@@ -99,7 +122,9 @@ def cost_model_config() -> dict[str, Any]:
     }
 
 
-def client_argv(name: str, webhook: str, factor: float, workdir: Path) -> tuple[list[str], str]:
+def client_argv(
+    name: str, webhook: str, factor: float, workdir: Path, stream: str = "activities"
+) -> tuple[list[str], str]:
     """The command line of one client and its kind (``singer`` or ``peer``)."""
     if name.startswith("tap-"):
         config = {
@@ -108,10 +133,16 @@ def client_argv(name: str, webhook: str, factor: float, workdir: Path) -> tuple[
             "requests_per_second": COST_MODEL["bucket_rate"] / factor,
             "burst": COST_MODEL["bucket_size"],
             "retry_backoff_seconds": 1.0 * factor,
+            "max_parallel_requests": TAP_PARALLEL,
         }
         path = workdir / f"{name}.json"
         path.write_text(json.dumps(config))
-        return [str(VENV_BIN / "tap-bitrix24"), "--config", str(path)], "singer"
+        argv = [str(VENV_BIN / "tap-bitrix24"), "--config", str(path)]
+        if stream != "activities":
+            # Discovery is not measured; the catalog (stream alone) is written beforehand.
+            catalog = select_only(Path(argv[0]), path, stream, workdir / f"{name}.catalog.json")
+            argv += ["--catalog", str(catalog)]
+        return argv, "singer"
     peers = Path(__file__).resolve().parent / "_peers.py"
     ids = str(ids_file(name, workdir))
     return [str(VENV_PY), str(peers), name, webhook, str(factor), ids], "peer"
@@ -123,7 +154,7 @@ def ids_file(name: str, workdir: Path) -> Path:
 
 
 def summarize(
-    run: ClientRun, stats: dict[str, Any], expected: int, truth: set[int]
+    run: ClientRun, stats: dict[str, Any], expected: int, truth: set[int], factor: float = 1.0
 ) -> dict[str, Any]:
     """One row of the table (and of the JSON), from the client's run and the emulator's stats.
 
@@ -147,6 +178,9 @@ def summarize(
     ):
         run.status = "incomplete"
     cpu = run.user_seconds + run.sys_seconds
+    server = float(stats.get("server_seconds") or 0)
+    in_flight = TAP_PARALLEL if run.name == "tap-keyset" else IN_FLIGHT.get(run.name)
+    floor = server * factor / in_flight if in_flight else None
     return {
         "client": run.name,
         "label": CLIENTS.get(run.name, run.name),
@@ -162,7 +196,12 @@ def summarize(
         "method_calls": sum(calls.values()),
         "method_calls_by_method": calls,
         "rows_sent_by_emulator": stats.get("rows", 0),
-        "server_seconds": round(float(stats.get("server_seconds") or 0), 3),
+        "server_seconds": round(server, 3),
+        # What the portal's time alone allows: modelled server seconds at this time factor,
+        # spread over the requests the client keeps in flight.
+        "requests_in_flight": in_flight,
+        "server_floor_wall_seconds": round(floor, 3) if floor else None,
+        "wall_over_server_floor": round(run.wall_seconds / floor, 2) if floor else None,
         # Limit answers, whether as the HTTP status or inside an HTTP 200 batch (per command).
         "query_limit_exceeded": errors.get("QUERY_LIMIT_EXCEEDED", 0),
         "operation_time_limit": errors.get("OPERATION_TIME_LIMIT", 0),
@@ -179,11 +218,16 @@ def summarize(
     }
 
 
+def _or_dash(value: float | None, form: str) -> str:
+    return "-" if not value else form.format(value)
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """The printed table."""
     head = [
         "client", "status", "wall s", "rows/s", "rows / expected", "missing", "dups", "HTTP req",
-        "calls", "server s", "503s", "429s", "peak MB", "CPU µs/row",
+        "calls", "server s", "floor s", "wall/floor", "503s", "429s", "peak MB", "CPU µs/row",
+        "emu CPU s",
     ]  # fmt: skip
     body = []
     for r in rows:
@@ -199,10 +243,13 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{r['http_requests']:,}",
             f"{r['method_calls']:,}",
             f"{r['server_seconds']:.1f}",
+            _or_dash(r.get("server_floor_wall_seconds"), "{:.1f}"),
+            _or_dash(r.get("wall_over_server_floor"), "{:.2f}"),
             str(r["query_limit_exceeded"]),
             str(r["operation_time_limit"]),
             f"{r['peak_rss_mb']:.0f}",
             "-" if r["cpu_us_per_row"] is None else f"{r['cpu_us_per_row']:.0f}",
+            _or_dash(r.get("emulator_cpu_seconds"), "{:.1f}"),
         ])  # fmt: skip
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
     right = set(range(2, len(head)))
@@ -218,8 +265,13 @@ def table(rows: list[dict[str, Any]]) -> str:
     if any(r["rows_note"] for r in rows):
         notes.append("  * rows the emulator sent before the client was stopped")
     legend = (
-        "missing / dups: activity IDs the client never delivered / delivered more than once, "
+        "missing / dups: IDs the client never delivered / delivered more than once, "
         "against the emulator's truth\n"
+        "floor s: modelled server seconds x time factor / requests the client keeps in flight "
+        "(the tap's max_parallel_requests, 1 for b24pysdk): the least wall time the portal "
+        "allows it; wall/floor: how far above it the client stayed\n"
+        "emu CPU s: the emulator's own CPU during the client's run (it shares the machine's "
+        "cores with the client)\n"
         "503s / 429s: QUERY_LIMIT_EXCEEDED / OPERATION_TIME_LIMIT answers the emulator sent, "
         "as the HTTP status or per command inside a batch"
     )
@@ -278,7 +330,7 @@ def chart(result: dict[str, Any], path: Path) -> None:
         color="#495057",
     )
     fig.suptitle(
-        f"{result['activities']:,} activities, local Bitrix24 emulator (same data, limits and "
+        f"{result['rows']:,} {result['stream']}, local Bitrix24 emulator (same data, limits and "
         f"server latency for every client), time factor {result['time_factor']:g}",
         fontsize=11,
     )
@@ -293,7 +345,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--activities", type=int, default=100_000, help="rows in the emulator")
+    parser.add_argument("--stream", choices=list(STREAM_CLIENTS), default="activities")
+    parser.add_argument(
+        "--rows", "--activities", type=int, default=100_000, dest="rows",
+        help="rows of the stream in the emulator (default 100000)",
+    )  # fmt: skip
     parser.add_argument(
         "--time-factor", type=float, default=DEFAULT_TIME_FACTOR,
         help="multiplies every modelled time: server latency, bucket drain, operating window "
@@ -305,18 +361,23 @@ def main() -> int:
         "stopped and reported as timed out with the rows it had",
     )  # fmt: skip
     parser.add_argument(
-        "--clients", default=",".join(CLIENTS),
-        help=f"comma-separated subset of: {', '.join(CLIENTS)}",
+        "--clients",
+        help="comma-separated subset of: "
+        + "; ".join(f"{k}: {', '.join(v)}" for k, v in STREAM_CLIENTS.items()),
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    parser.add_argument("--name", default="", help="suffix of the results files (e.g. before)")
     parser.add_argument("--no-chart", action="store_true")
     args = parser.parse_args()
-    names = [n.strip() for n in args.clients.split(",") if n.strip()]
-    unknown = [n for n in names if n not in CLIENTS]
+    clients = args.clients or ",".join(STREAM_CLIENTS[args.stream])
+    names = [n.strip() for n in clients.split(",") if n.strip()]
+    unknown = [n for n in names if n not in STREAM_CLIENTS[args.stream]]
     if unknown:
-        parser.error(f"unknown client(s): {', '.join(unknown)}")
+        parser.error(f"unknown client(s) for {args.stream}: {', '.join(unknown)}")
     factor = args.time_factor
+    stream = args.stream
+    tag = f"{args.rows}" if stream == "activities" else f"{stream}-{args.rows}"
 
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     # One data set for every client: same seed, same anchor ("now" of the generated data).
@@ -330,12 +391,12 @@ def main() -> int:
             # A fresh emulator per client: a client stopped at its cap can leave minutes of
             # queued work in the emulator, which must not land on the next client's figures.
             emulator = Emulator(
-                emulator_args(args, free_port()), LOGS / f"{args.activities}-{name}-emulator.log"
+                emulator_args(args, free_port()), LOGS / f"{tag}-{name}-emulator.log"
             )
             with emulator:
                 emulator.configure(**cost_model_config())
-                expected = emulator.count
-                truth = emulator.truth_ids()
+                truth = emulator.truth_ids() if stream == "activities" else emulator.item_ids(DEALS)
+                expected = len(truth)
                 emulators.append(
                     {
                         "client": name,
@@ -343,8 +404,9 @@ def main() -> int:
                         "config": emulator.configure(),  # the settings in force
                     }
                 )
-                argv, kind = client_argv(name, emulator.webhook, factor, Path(tmp))
+                argv, kind = client_argv(name, emulator.webhook, factor, Path(tmp), stream)
                 emulator.reset_stats()
+                emulator_cpu = emulator.cpu_seconds()
                 print(f"running {CLIENTS[name]} …", flush=True)
                 with StatsWatcher(emulator) as watcher:
                     run = run_client(
@@ -352,12 +414,15 @@ def main() -> int:
                         argv,
                         kind=kind,
                         timeout=args.timeout,
-                        log_path=LOGS / f"{args.activities}-{name}.log",
+                        log_path=LOGS / f"{tag}-{name}.log",
+                        stream=stream,
+                        id_field="ID" if stream == "activities" else "id",
                     )
                 final = watcher.poll(timeout=20)
                 if kind == "peer":
                     run.ids = read_ids(ids_file(name, Path(tmp)))
-                row = summarize(run, watcher.snapshot, expected, truth)
+                row = summarize(run, watcher.snapshot, expected, truth, factor)
+                row["emulator_cpu_seconds"] = round(emulator.cpu_seconds() - emulator_cpu, 2)
                 if not final:
                     row["stats_note"] = (
                         f"emulator busy after the client stopped: its figures are those of "
@@ -371,7 +436,9 @@ def main() -> int:
                 flush=True,
             )
     result = {
-        "activities": args.activities,
+        "stream": stream,
+        "rows": args.rows,
+        **({"activities": args.rows} if stream == "activities" else {}),
         "expected_rows": expected,
         "time_factor": factor,
         "timeout_seconds": args.timeout,
@@ -386,7 +453,8 @@ def main() -> int:
     }
     print()
     print(table(rows))
-    stem = f"{args.activities}" + ("" if factor == DEFAULT_TIME_FACTOR else f"-tf{factor:g}")
+    stem = tag + ("" if factor == DEFAULT_TIME_FACTOR else f"-tf{factor:g}")
+    stem += f"-{args.name}" if args.name else ""
     json_path = args.out / f"{stem}.json"
     write_json(json_path, result)
     print(f"\nfigures: {json_path}")
