@@ -45,7 +45,12 @@ _SDK_PARTS = {
     "singerlib/messages.py": "RecordMessage",
     "mapper.py": "stream maps",
 }
-_WRITING_FILES = ("singer_sdk/contrib/msgspec.py", "singer_sdk/singerlib/encoding/", "io_base.py")
+_WRITING_FILES = (
+    "singer_sdk/contrib/msgspec.py",
+    "singer_sdk/singerlib/encoding/",
+    "io_base.py",
+    "tap_bitrix24/output.py",  # the tap's buffered writer
+)
 _CONVERTER_FILES = (
     "tap_bitrix24/streams/schema.py",
     "tap_bitrix24/streams/item_schema.py",
@@ -87,6 +92,10 @@ def category(func: Func) -> tuple[str, str] | None:
             if path.endswith("singer_sdk/" + part):
                 return "SDK record path", detail
         return "SDK record path", "other SDK"
+    if any(part in path for part in _WRITING_FILES):
+        return "message writing", "tap writer (output.py)"
+    if path.endswith("tap_bitrix24/sdk_private.py"):
+        return "SDK record path", "record messages (sdk_private.py)"
     if any(part in path for part in _CONVERTER_FILES):
         return "our converter", path.rsplit("/", 1)[-1]
     if any(part in path for part in _HTTP_FILES):
