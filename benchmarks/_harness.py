@@ -88,6 +88,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def call_url(url: str, body: dict | None = None, timeout: float = 60) -> Any:
+    """GET ``url`` (POST ``body`` as JSON when given); the decoded JSON answer."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method="GET" if body is None else "POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read() or b"null")
+
+
 _READY = re.compile(r"webhook:\s*(\S+)")
 
 
@@ -177,15 +190,7 @@ class Emulator:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def _call(self, path: str, body: dict | None = None, timeout: float = 60) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.base + path,
-            data=data,
-            method="GET" if body is None else "POST",
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read() or b"null")
+        return call_url(self.base + path, body, timeout)
 
     def stats(self, timeout: float = 60) -> dict[str, Any]:
         """``GET /_emulator/stats``."""
@@ -493,21 +498,31 @@ def tap_config(webhook: str, **settings: Any) -> dict[str, Any]:
     return {"webhook_url": webhook, **settings}
 
 
-def select_only(tap: Path, config: Path, stream: str, out: Path) -> Path:
-    """A catalog (``--discover``) that selects ``stream`` alone, written to ``out``."""
+def select_only(
+    tap: Path | list[str], config: Path, stream: str | tuple[str, ...], out: Path
+) -> Path:
+    """A catalog (``--discover``) that selects ``stream`` (or each of a tuple) alone, in ``out``.
+
+    ``tap`` is the tap's executable, or the argv that runs it.
+    """
+    wanted = (stream,) if isinstance(stream, str) else stream
+    argv = [str(tap)] if isinstance(tap, Path) else list(tap)
     found = subprocess.run(
-        [str(tap), "--config", str(config), "--discover"], capture_output=True, text=True
+        [*argv, "--config", str(config), "--discover"], capture_output=True, text=True
     )
     if found.returncode != 0:
         raise RuntimeError(f"tap discovery failed: {last_line(found.stderr)}")
     catalog = json.loads(found.stdout)
     names = [entry["tap_stream_id"] for entry in catalog["streams"]]
-    if stream not in names:
-        raise RuntimeError(f"the tap discovered no stream {stream!r} (it has {', '.join(names)})")
+    missing = [name for name in wanted if name not in names]
+    if missing:
+        raise RuntimeError(
+            f"the tap discovered no stream {missing[0]!r} (it has {', '.join(names)})"
+        )
     for entry in catalog["streams"]:
         for meta in entry["metadata"]:
             if meta["breadcrumb"] == []:
-                meta["metadata"]["selected"] = entry["tap_stream_id"] == stream
+                meta["metadata"]["selected"] = entry["tap_stream_id"] in wanted
     out.write_text(json.dumps(catalog))
     return out
 

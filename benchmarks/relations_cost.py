@@ -20,14 +20,16 @@ import argparse
 import json
 import math
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import call_url, free_port, select_only
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "benchsecret0123456789"
@@ -35,40 +37,13 @@ STREAMS = ("product_rows", "stage_history")
 DEALS = "2"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _only(config: Path, workdir: Path, stream: str) -> Path:
+    tap = [sys.executable, "-m", "tap_bitrix24"]
+    return select_only(tap, config, stream, workdir / f"catalog-{stream}.json")
 
 
 def _control(base: str, path: str, body: dict | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        f"{base}/_emulator/{path}",
-        data=data,
-        method="GET" if body is None else "POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=1800) as response:
-        return json.loads(response.read() or b"null")
-
-
-def _catalog(config: Path, workdir: Path, stream: str) -> Path:
-    found = subprocess.run(
-        [sys.executable, "-m", "tap_bitrix24", "--config", str(config), "--discover"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-    )
-    catalog = json.loads(found.stdout)
-    for entry in catalog["streams"]:
-        for meta in entry["metadata"]:
-            if meta["breadcrumb"] == []:
-                meta["metadata"]["selected"] = entry["tap_stream_id"] == stream
-    path = workdir / f"catalog-{stream}.json"
-    path.write_text(json.dumps(catalog))
-    return path
+    return call_url(f"{base}/_emulator/{path}", body, timeout=1800)
 
 
 def _run(
@@ -109,7 +84,7 @@ def _run(
 
 
 def _start(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str, str]:
-    port = _free_port()
+    port = free_port()
     others = ("--leads", "0", "--contacts", "0", "--companies", "0", "--quotes", "0")
     emulator = subprocess.Popen(
         [
@@ -184,12 +159,12 @@ def main() -> int:
             results["deals_with_product_rows"] = len(rows.get("D", {}))
             results["product_rows"] = sum(len(r) for r in rows.get("D", {}).values())
             # field_options makes no request of its own: its run is the discovery every run does
-            nothing = _run(base, config, _catalog(config, workdir, "field_options"), None, workdir)
+            nothing = _run(base, config, _only(config, workdir, "field_options"), None, workdir)
             discovery = nothing["requests"]
             results["discovery_requests"] = discovery
             results["discovery_method_calls"] = nothing["method_calls"]
             print(f"discovery alone: {discovery} requests {nothing['method_calls']}", flush=True)
-            catalogs = {s: _catalog(config, workdir, s) for s in STREAMS}
+            catalogs = {s: _only(config, workdir, s) for s in STREAMS}
             full = {s: _run(base, config, catalogs[s], None, workdir) for s in STREAMS}
             body = {"items": {DEALS: results["changes"]}, "seed": 2}
             results["mutation"] = _control(base, "mutate", body).get("items")

@@ -17,54 +17,24 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import call_url, free_port, select_only
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "benchsecret0123456789"
 STREAMS = ("activities", "activity_bindings")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _control(base: str, path: str, body: dict | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        f"{base}/_emulator/{path}",
-        data=data,
-        method="GET" if body is None else "POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=600) as response:
-        return json.loads(response.read() or b"null")
-
-
-def _catalog(config: Path, workdir: Path) -> Path:
-    found = subprocess.run(
-        [sys.executable, "-m", "tap_bitrix24", "--config", str(config), "--discover"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-    )
-    catalog = json.loads(found.stdout)
-    for entry in catalog["streams"]:
-        for meta in entry["metadata"]:
-            if meta["breadcrumb"] == []:
-                meta["metadata"]["selected"] = entry["tap_stream_id"] in STREAMS
-    path = workdir / "catalog.json"
-    path.write_text(json.dumps(catalog))
-    return path
+    return call_url(f"{base}/_emulator/{path}", body, timeout=600)
 
 
 def run(config: Path, catalog: Path, state: dict | None, workdir: Path) -> dict[str, Any]:
@@ -107,7 +77,7 @@ def main() -> int:
         "--changes", type=int, default=None, help="activities updated between runs (N/1000)"
     )
     args = parser.parse_args()
-    port = _free_port()
+    port = free_port()
     emulator = subprocess.Popen(
         [
             *(sys.executable, "-m", "tap_bitrix24.emulator", "--port", str(port)),
@@ -141,7 +111,9 @@ def main() -> int:
                     }
                 )
             )
-            catalog = _catalog(config, workdir)
+            catalog = select_only(
+                [sys.executable, "-m", "tap_bitrix24"], config, STREAMS, workdir / "catalog.json"
+            )
             results: dict[str, Any] = {"activities": args.activities, "runs": {}}
             first = run(config, catalog, None, workdir)
             changes = args.changes or max(10, args.activities // 1000)
