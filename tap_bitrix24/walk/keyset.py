@@ -181,9 +181,13 @@ class KeysetWalker:
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in done:
                         slot, sent = running.pop(future)
-                        chain = future.result()
-                        yield self._settle(slot, sent, chain)
-                    launch()
+                        step = self._settle(slot, sent, chain=future.result())
+                        # The range's next chain goes out before its rows are handed over: the
+                        # portal works while the caller types and writes them. A range's cursor
+                        # moves only as its own step is yielded, so STATE taken after a step
+                        # never covers rows not yet handed over.
+                        launch()
+                        yield step
             finally:
                 for future in running:
                     future.cancel()
