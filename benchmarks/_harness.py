@@ -506,7 +506,7 @@ def select_only(
     ``tap`` is the tap's executable, or the argv that runs it.
     """
     wanted = (stream,) if isinstance(stream, str) else stream
-    argv = [str(tap)] if isinstance(tap, Path) else list(tap)
+    argv = [str(tap)] if isinstance(tap, (str, Path)) else list(tap)
     found = subprocess.run(
         [*argv, "--config", str(config), "--discover"], capture_output=True, text=True
     )
