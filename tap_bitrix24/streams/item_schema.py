@@ -253,6 +253,7 @@ class ItemConverter(SchemaRecords):
         self._template: dict[str, Any] = dict.fromkeys(properties)
         self._strings: list[str] = []
         self._ints: list[str] = []
+        self._datetimes: list[str] = []  # createdTime, updatedTime, movedTime… often one instant
         self._converters: list[tuple[str, Callable[[Any], Any]]] = []
         for name, info in fields.items():
             if name not in properties or not isinstance(info, Mapping):
@@ -264,6 +265,8 @@ class ItemConverter(SchemaRecords):
                 self._strings.append(name)
             elif convert is to_int:
                 self._ints.append(name)
+            elif convert is to_datetime:
+                self._datetimes.append(name)
             else:
                 self._converters.append((name, convert))
         self._fm = [column for column in FM_COLUMNS.values() if column in properties]
@@ -282,6 +285,16 @@ class ItemConverter(SchemaRecords):
                     record[name] = int(value)
                 except (TypeError, ValueError):
                     record[name] = to_int(value)
+        done: dict[str, str | None] = {}
+        for name in self._datetimes:
+            if name in row:
+                value = row[name]
+                if value.__class__ is not str:
+                    record[name] = to_datetime(value)
+                else:
+                    if value not in done:
+                        done[value] = to_datetime(value)
+                    record[name] = done[value]
         for name, convert in self._converters:
             if name in row:
                 record[name] = convert(row[name])

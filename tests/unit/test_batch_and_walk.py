@@ -130,3 +130,26 @@ def test_item_list_chains_reference_items_and_lowercase_ids():
     page = {"items": [{"id": i} for i in range(11, 61)]}
     chain = read_chain(BatchResult(result={"p0": page, "p1": {"items": []}}), ["p0", "p1"], spec)
     assert len(chain.rows) == 50 and chain.last_id == 60 and chain.exhausted
+
+
+def test_php_query_encodes_string_lists_like_any_other_value():
+    """Select lists are encoded once and reused; the text must be what the general path gives."""
+    from urllib.parse import quote
+
+    from tap_bitrix24.client.batch import _pairs
+
+    params = {
+        "entityTypeId": 2,
+        "filter": {">id": "$result[p0][items][49][id]", "@stageId": ["C1:NEW", "WON"]},
+        "select": ["id", "ufCrm_1700002000", "title & more", "тема", "a[b]", "x+y"],
+        "empty": [],
+        "order": ("ASC", "DESC"),
+        "start": -1,
+    }
+    expected = "&".join(
+        f"{quote(key, safe='[]$*')}={quote(item, safe='[]$*')}"
+        for name, value in params.items()
+        for key, item in _pairs(name, value)
+    )
+    assert php_query(params) == expected
+    assert php_query(params) == expected  # the second time from the cache
