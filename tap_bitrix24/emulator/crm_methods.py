@@ -18,7 +18,7 @@ from .dates import PortalClock
 from .errors import ApiError
 from .list_params import PAGE, compare, paged, split_operator, window
 from .methods import CallResult
-from .php import array_values, is_array, php_intval
+from .php import Fragments, array_values, is_array, json_encode, php_intval
 
 if TYPE_CHECKING:
     from .portal import CallContext
@@ -295,9 +295,34 @@ def item_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
             )
     if sel.uf_heavy:
         cost += settings.cost_item_select_all
-    clock, base, credential = ctx.portal.clock, ctx.base_url, ctx.caller.credential
-    items = [render(store, i, sel, clock, base, credential) for i in page]
+    items = ItemRows(store, page, sel, ctx.portal.clock, ctx.base_url, ctx.caller.credential)
     return CallResult({"items": items}, cost, next=nxt, total=total, rows=len(items))
+
+
+class ItemRows(Fragments):
+    """A page of items printed once into JSON fragments (while the portal lock is held)."""
+
+    def __init__(
+        self,
+        store: TypeStore,
+        idents: list[int],
+        sel: ItemSelect,
+        clock: PortalClock,
+        base: str,
+        credential: str,
+    ) -> None:
+        self.args = (store, sel, clock, base, credential)
+        self.idents = idents
+        self.fragments = [
+            json_encode(render(store, i, sel, clock, base, credential)) for i in idents
+        ]
+
+    def row(self, index: int) -> Any:
+        """Row ``index`` as a dict (None when out of range)."""
+        if not 0 <= index < len(self.idents):
+            return None
+        store, sel, clock, base, credential = self.args
+        return render(store, self.idents[index], sel, clock, base, credential)
 
 
 def bisect_ids(ids: Any, low: int) -> int:

@@ -218,10 +218,28 @@ def json_encode(value: Any) -> bytes:
     return data
 
 
+class Fragments:
+    """A list of rows printed once into JSON fragments (it prints as a JSON array of them).
+
+    ``row(i)`` builds row ``i`` as a dict, for the batch references that read into a page.
+    """
+
+    fragments: list[bytes]
+
+    def __len__(self) -> int:
+        return len(self.fragments)
+
+    def row(self, index: int) -> Any:
+        """Row ``index`` as a dict (None when out of range)."""
+        raise NotImplementedError
+
+
 def encode_tree(value: Any) -> bytes:
     """Like :func:`json_encode`, but dicts/lists may hold bytes leaves (pre-encoded JSON)."""
     if isinstance(value, bytes):
         return value
+    if isinstance(value, Fragments):
+        return b"[" + b",".join(value.fragments) + b"]"
     if isinstance(value, dict):
         if not _has_fragment(value.values()):
             return json_encode(value)
@@ -238,7 +256,7 @@ def encode_tree(value: Any) -> bytes:
 
 def _has_fragment(values: Any) -> bool:
     for v in values:
-        if isinstance(v, bytes):
+        if isinstance(v, (bytes, Fragments)):
             return True
         if isinstance(v, dict):
             if _has_fragment(v.values()):
