@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .content import M64, YEAR, Draw, mix
@@ -74,6 +74,7 @@ class TypeStore:
         self._begin = anchor - 3 * YEAR
         self._step = 3 * YEAR / max(count, 1)
         self._cache: dict[int, tuple[int, Record]] = {}
+        self._plan = plan(itype)
 
     # ------------------------------------------------------------- identity and times
     def position(self, ident: int) -> int | None:
@@ -138,13 +139,8 @@ class TypeStore:
         created, updated = self.created(ident), self.updated(ident)
         fm = _fm(t, ident, Draw(self.seed, t, ident, 13 + version)) if t in FM_TYPES else None
         raw: dict[str, Any] = {}
-        sizes = self.sizes
-        value = self._value
-        for f in self.itype.fields:
-            if f.dynamic:
-                raw[f.name] = _user_value(f, d, sizes, ident, created)
-            else:
-                raw[f.name] = value(f, d, ident, created, updated, raw, fm)
+        for name, make, f in self._plan:
+            raw[name] = make(self, f, d, ident, created, updated, raw, fm)
         return Record(raw, fm)
 
     def _link(self, d: Draw, target: int, percent: int = 70) -> int | None:
@@ -152,119 +148,6 @@ class TypeStore:
         if size <= 0 or not d.chance(percent):
             return None
         return 1 + d.n(size)
-
-    def _value(
-        self,
-        f: Field,
-        d: Draw,
-        ident: int,
-        created: int,
-        updated: int,
-        row: dict[str, Any],
-        fm: list[dict[str, Any]] | None,
-    ) -> Any:
-        kind = f.kind
-        it = self.itype
-        if kind == "id":
-            return ident
-        if kind == "title":
-            return f"{it.title} #{ident} {d.pick(WORDS)}"
-        if kind in ("user", "creator"):
-            return 1 + d.n(USERS)
-        if kind == "users":
-            return sorted({1 + d.n(USERS) for _ in range(d.n(3))})
-        if kind == "created":
-            return created
-        if kind == "updated":
-            return updated
-        if kind in ("moved", "last_activity"):
-            return created + d.n(max(1, updated - created + 1))
-        if kind == "closed_time":
-            return updated if d.chance(30) else None
-        if kind == "flag":
-            return "Y" if d.chance(40) else "N"
-        if kind == "rare_flag":
-            return "Y" if d.chance(3) else "N"
-        if kind == "category":
-            return d.pick(it.categories)
-        if kind in ("stage", "previous_stage"):
-            stages = it.stages(row.get("categoryId") or it.categories[0])
-            if kind == "previous_stage":
-                return d.pick(stages) if d.chance(50) else ""
-            return d.pick(stages)
-        if kind == "semantic":
-            stage = str(row.get("stageId", ""))
-            stages = it.stages(row.get("categoryId") or it.categories[0])
-            index = stages.index(stage) if stage in stages else 0
-            return "F" if index == len(stages) - 1 else "S" if index == len(stages) - 2 else "P"
-        if kind == "closed":
-            stage = str(row.get("stageId", ""))
-            stages = it.stages(row.get("categoryId") or it.categories[0])
-            return "Y" if stage in stages[-2:] else "N"
-        if kind == "currency":
-            return d.pick(CURRENCIES)
-        if kind == "amount":
-            return 0.0 if d.chance(10) else d.n(10_000_000) / 100
-        if kind == "tax":
-            return 0.0 if d.chance(60) else d.n(200_000) / 100
-        if kind == "probability":
-            return None if d.chance(30) else d.n(101)
-        if kind in ("begin", "close", "birthdate"):
-            if kind == "birthdate" and d.chance(50):
-                return None
-            base = created // DAY
-            offset = d.n(30) if kind == "begin" else 7 + d.n(120)
-            if kind == "birthdate":
-                return (base - 365 * 20 - d.n(365 * 40)) * DAY
-            return (base + offset) * DAY
-        if kind == "source":
-            return d.pick(SOURCES) if d.chance(80) else None
-        if kind in STATUS_CHOICES:
-            return d.pick(STATUS_CHOICES[kind]) if d.chance(85) else None
-        if kind == "text":
-            return f"{d.pick(WORDS)}\r\n{d.pick(WORDS)}" if d.chance(50) else ""
-        if kind == "company":
-            return self._link(d, 4)
-        if kind == "contact":
-            return self._link(d, 3)
-        if kind == "lead":
-            return self._link(d, 1, 30)
-        if kind == "deal":
-            return self._link(d, 2, 50)
-        if kind == "quote":
-            return self._link(d, 7, 10)
-        if kind in ("contacts", "companies"):
-            target = 3 if kind == "contacts" else 4
-            size = self.sizes.get(target, 0)
-            mirror = "contactId" if kind == "contacts" else "companyId"
-            first = row.get(mirror)
-            if mirror in row and not first:
-                return []  # the deprecated single field mirrors the first of the list
-            values = [first] if first else []
-            for _ in range(d.n(3) if size else 0):
-                value = 1 + d.n(size)
-                if value not in values:
-                    values.append(value)
-            return values
-        if kind == "first_name":
-            return d.pick(FIRST_NAMES)
-        if kind == "second_name":
-            return "" if d.chance(70) else d.pick(FIRST_NAMES)
-        if kind == "last_name":
-            return d.pick(LAST_NAMES)
-        if kind == "post":
-            return d.pick(("CEO", "Менеджер", "CTO", "")) if d.chance(70) else None
-        if kind == "company_title":
-            return f"{d.pick(WORDS)} LLC" if d.chance(60) else None
-        if kind == "has_phone":
-            return "Y" if fm and any(x["typeId"] == "PHONE" for x in fm) else "N"
-        if kind == "has_email":
-            return "Y" if fm and any(x["typeId"] == "EMAIL" for x in fm) else "N"
-        if kind == "number":
-            return f"{it.entity_type_id}-{ident:06d}"
-        if kind == "xml_id":
-            return f"ext-{ident}" if d.chance(20) else ""
-        return _user_value(f, d, self.sizes, ident, created)
 
     # ------------------------------------------------------------- mutation
     def update(self, idents: Iterable[int], now: int) -> list[int]:
@@ -304,6 +187,145 @@ class TypeStore:
             done.append(ident)
         self.generation += 1
         return done
+
+
+# A value maker per field kind: (store, field, draw, id, created, updated, row so far, fm).
+# Each draws exactly what the row's earlier form drew, in the same order (same bytes served).
+Maker = Callable[
+    [TypeStore, Field, Draw, int, int, int, dict[str, Any], "list[dict[str, Any]] | None"], Any
+]
+
+
+def _stages_of(it: ItemType, row: dict[str, Any]) -> tuple[str, ...]:
+    return it.stages(row.get("categoryId") or it.categories[0])
+
+
+def _semantic(s: TypeStore, f: Field, d: Draw, i: int, c: int, u: int, row: Any, fm: Any) -> Any:
+    stage = str(row.get("stageId", ""))
+    stages = _stages_of(s.itype, row)
+    index = stages.index(stage) if stage in stages else 0
+    return "F" if index == len(stages) - 1 else "S" if index == len(stages) - 2 else "P"
+
+
+def _closed(s: TypeStore, f: Field, d: Draw, i: int, c: int, u: int, row: Any, fm: Any) -> Any:
+    stage = str(row.get("stageId", ""))
+    return "Y" if stage in _stages_of(s.itype, row)[-2:] else "N"
+
+
+def _previous_stage(
+    s: TypeStore, f: Field, d: Draw, i: int, c: int, u: int, row: Any, fm: Any
+) -> Any:
+    stages = _stages_of(s.itype, row)
+    return d.pick(stages) if d.chance(50) else ""
+
+
+def _dates(kind: str) -> Maker:
+    def make(s: TypeStore, f: Field, d: Draw, i: int, c: int, u: int, row: Any, fm: Any) -> Any:
+        if kind == "birthdate" and d.chance(50):
+            return None
+        base = c // DAY
+        offset = d.n(30) if kind == "begin" else 7 + d.n(120)
+        if kind == "birthdate":
+            return (base - 365 * 20 - d.n(365 * 40)) * DAY
+        return (base + offset) * DAY
+
+    return make
+
+
+def _status(kind: str) -> Maker:
+    choices = STATUS_CHOICES[kind]
+    return lambda s, f, d, i, c, u, row, fm: d.pick(choices) if d.chance(85) else None
+
+
+def _linker(target: int, percent: int = 70) -> Maker:
+    return lambda s, f, d, i, c, u, row, fm: s._link(d, target, percent)
+
+
+def _many(kind: str) -> Maker:
+    target = 3 if kind == "contacts" else 4
+    mirror = "contactId" if kind == "contacts" else "companyId"
+
+    def make(s: TypeStore, f: Field, d: Draw, i: int, c: int, u: int, row: Any, fm: Any) -> Any:
+        size = s.sizes.get(target, 0)
+        first = row.get(mirror)
+        if mirror in row and not first:
+            return []  # the deprecated single field mirrors the first of the list
+        values = [first] if first else []
+        for _ in range(d.n(3) if size else 0):
+            value = 1 + d.n(size)
+            if value not in values:
+                values.append(value)
+        return values
+
+    return make
+
+
+def _has_fm(type_id: str) -> Maker:
+    return lambda s, f, d, i, c, u, row, fm: (
+        "Y" if fm and any(x["typeId"] == type_id for x in fm) else "N"
+    )
+
+
+def _user(s: TypeStore, f: Field, d: Draw, i: int, c: int, u: int, row: Any, fm: Any) -> Any:
+    return _user_value(f, d, s.sizes, i, c)
+
+
+MAKERS: dict[str, Maker] = {
+    "id": lambda s, f, d, i, c, u, row, fm: i,
+    "title": lambda s, f, d, i, c, u, row, fm: f"{s.itype.title} #{i} {d.pick(WORDS)}",
+    "user": lambda s, f, d, i, c, u, row, fm: 1 + d.n(USERS),
+    "creator": lambda s, f, d, i, c, u, row, fm: 1 + d.n(USERS),
+    "users": lambda s, f, d, i, c, u, row, fm: sorted({1 + d.n(USERS) for _ in range(d.n(3))}),
+    "created": lambda s, f, d, i, c, u, row, fm: c,
+    "updated": lambda s, f, d, i, c, u, row, fm: u,
+    "moved": lambda s, f, d, i, c, u, row, fm: c + d.n(max(1, u - c + 1)),
+    "last_activity": lambda s, f, d, i, c, u, row, fm: c + d.n(max(1, u - c + 1)),
+    "closed_time": lambda s, f, d, i, c, u, row, fm: u if d.chance(30) else None,
+    "flag": lambda s, f, d, i, c, u, row, fm: "Y" if d.chance(40) else "N",
+    "rare_flag": lambda s, f, d, i, c, u, row, fm: "Y" if d.chance(3) else "N",
+    "category": lambda s, f, d, i, c, u, row, fm: d.pick(s.itype.categories),
+    "stage": lambda s, f, d, i, c, u, row, fm: d.pick(_stages_of(s.itype, row)),
+    "previous_stage": _previous_stage,
+    "semantic": _semantic,
+    "closed": _closed,
+    "currency": lambda s, f, d, i, c, u, row, fm: d.pick(CURRENCIES),
+    "amount": lambda s, f, d, i, c, u, row, fm: 0.0 if d.chance(10) else d.n(10_000_000) / 100,
+    "tax": lambda s, f, d, i, c, u, row, fm: 0.0 if d.chance(60) else d.n(200_000) / 100,
+    "probability": lambda s, f, d, i, c, u, row, fm: None if d.chance(30) else d.n(101),
+    "begin": _dates("begin"),
+    "close": _dates("close"),
+    "birthdate": _dates("birthdate"),
+    "source": lambda s, f, d, i, c, u, row, fm: d.pick(SOURCES) if d.chance(80) else None,
+    **{kind: _status(kind) for kind in STATUS_CHOICES},
+    "text": lambda s, f, d, i, c, u, row, fm: (
+        f"{d.pick(WORDS)}\r\n{d.pick(WORDS)}" if d.chance(50) else ""
+    ),
+    "company": _linker(4),
+    "contact": _linker(3),
+    "lead": _linker(1, 30),
+    "deal": _linker(2, 50),
+    "quote": _linker(7, 10),
+    "contacts": _many("contacts"),
+    "companies": _many("companies"),
+    "first_name": lambda s, f, d, i, c, u, row, fm: d.pick(FIRST_NAMES),
+    "second_name": lambda s, f, d, i, c, u, row, fm: "" if d.chance(70) else d.pick(FIRST_NAMES),
+    "last_name": lambda s, f, d, i, c, u, row, fm: d.pick(LAST_NAMES),
+    "post": lambda s, f, d, i, c, u, row, fm: (
+        d.pick(("CEO", "Менеджер", "CTO", "")) if d.chance(70) else None
+    ),
+    "company_title": lambda s, f, d, i, c, u, row, fm: (
+        f"{d.pick(WORDS)} LLC" if d.chance(60) else None
+    ),
+    "has_phone": _has_fm("PHONE"),
+    "has_email": _has_fm("EMAIL"),
+    "number": lambda s, f, d, i, c, u, row, fm: f"{s.itype.entity_type_id}-{i:06d}",
+    "xml_id": lambda s, f, d, i, c, u, row, fm: f"ext-{i}" if d.chance(20) else "",
+}
+
+
+def plan(itype: ItemType) -> list[tuple[str, Maker, Field]]:
+    """Per field of a type, in order: (name, value maker, field); user fields use their own."""
+    return [(f.name, _user if f.dynamic else MAKERS.get(f.kind, _user), f) for f in itype.fields]
 
 
 def _fm(entity_type_id: int, ident: int, d: Draw) -> list[dict[str, Any]]:
