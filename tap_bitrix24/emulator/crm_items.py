@@ -266,10 +266,6 @@ def _has_fm(type_id: str) -> Maker:
     )
 
 
-def _user(s: TypeStore, f: Field, d: Draw, i: int, c: int, u: int, row: Any, fm: Any) -> Any:
-    return _user_value(f, d, s.sizes, i, c)
-
-
 MAKERS: dict[str, Maker] = {
     "id": lambda s, f, d, i, c, u, row, fm: i,
     "title": lambda s, f, d, i, c, u, row, fm: f"{s.itype.title} #{i} {d.pick(WORDS)}",
@@ -325,7 +321,11 @@ MAKERS: dict[str, Maker] = {
 
 def plan(itype: ItemType) -> list[tuple[str, Maker, Field]]:
     """Per field of a type, in order: (name, value maker, field); user fields use their own."""
-    return [(f.name, _user if f.dynamic else MAKERS.get(f.kind, _user), f) for f in itype.fields]
+    out = []
+    for f in itype.fields:
+        make = None if f.dynamic else MAKERS.get(f.kind)
+        out.append((f.name, make or user_maker(f), f))
+    return out
 
 
 def _fm(entity_type_id: int, ident: int, d: Draw) -> list[dict[str, Any]]:
@@ -363,57 +363,81 @@ def _binding(d: Draw, sizes: dict[int, int], types: tuple[int, ...]) -> str | No
     return f"{abbreviation(target)}_{1 + d.n(size)}"
 
 
-def _user_value(f: Field, d: Draw, sizes: dict[int, int], ident: int, created: int) -> Any:
-    """A user field value in the crm.item form (null when empty, arrays when multiple)."""
-    kind = f.kind
-    if f.multiple:
-        count = 0 if d.chance(35) else 1 + d.n(3)
-        if kind == "uf_strings":
-            return [f"{d.pick(WORDS)} {i}" for i in range(count)]
-        if kind == "uf_enums":
-            return sorted({d.pick(f.items)[0] for _ in range(count)})
-        if kind == "uf_employees":
-            return sorted({1 + d.n(USERS) for _ in range(count)})
-        if kind == "uf_crms":
-            values = [_binding(d, sizes, (2, 4, 128)) for _ in range(count)]
-            return [v for v in dict.fromkeys(values) if v]
-        return []
-    if kind == "uf_boolean":
-        return "Y" if d.chance(30) else "N"
-    if d.chance(25):
-        return None
-    if kind == "uf_string":
-        return f'{d.pick(WORDS)} "{ident}"'
-    if kind == "uf_integer":
-        return d.n(500) - 50
-    if kind == "uf_double":
-        return d.n(10_000) / 100
-    if kind == "uf_date":
-        return (created // DAY + d.n(200)) * DAY
-    if kind == "uf_datetime":
-        return created + d.n(90 * DAY)
-    if kind == "uf_money":
-        amount = d.n(1_000_000) / 100
-        text = f"{amount:.2f}".rstrip("0").rstrip(".")
-        return f"{text}|{d.pick(CURRENCIES)}"
-    if kind == "uf_url":
-        return f"https://example.com/landing/{ident}?utm_source=b24&x=\u00e9"
-    if kind == "uf_address":
-        return f"ул. Тверская, {1 + d.n(40)}, Москва|55.{d.n(999):03d};37.{d.n(999):03d}|{ident}"
-    if kind == "uf_enum":
-        return d.pick(f.items)[0]
-    if kind == "uf_file":
-        return 100_000 + ident * 4 + d.n(4)  # file ID; URLs are added when printed
-    if kind == "uf_employee":
-        return 1 + d.n(USERS)
-    if kind == "uf_crm":
-        return _binding(d, sizes, (1, 2, 3, 4, 128))
-    if kind == "uf_crm_deal":
-        size = sizes.get(2, 0)
-        return str(1 + d.n(size)) if size else None
-    if kind == "uf_crm_status":
-        return d.pick(SOURCES)
+def _money(f: Field, d: Draw, sizes: dict[int, int], ident: int, created: int) -> Any:
+    amount = d.n(1_000_000) / 100
+    text = f"{amount:.2f}".rstrip("0").rstrip(".")
+    return f"{text}|{d.pick(CURRENCIES)}"
+
+
+def _crm_deal(f: Field, d: Draw, sizes: dict[int, int], ident: int, created: int) -> Any:
+    size = sizes.get(2, 0)
+    return str(1 + d.n(size)) if size else None
+
+
+def _crms(f: Field, d: Draw, sizes: dict[int, int], count: int) -> list[Any]:
+    values = [_binding(d, sizes, (2, 4, 128)) for _ in range(count)]
+    return [v for v in dict.fromkeys(values) if v]
+
+
+UserSingle = Callable[[Field, Draw, "dict[int, int]", int, int], Any]
+UserMultiple = Callable[[Field, Draw, "dict[int, int]", int], "list[Any]"]
+
+# Single user fields, after the 25% NULL draw: (field, draw, sizes, id, created).
+USER_SINGLE: dict[str, UserSingle] = {
+    "uf_string": lambda f, d, sizes, i, c: f'{d.pick(WORDS)} "{i}"',
+    "uf_integer": lambda f, d, sizes, i, c: d.n(500) - 50,
+    "uf_double": lambda f, d, sizes, i, c: d.n(10_000) / 100,
+    "uf_date": lambda f, d, sizes, i, c: (c // DAY + d.n(200)) * DAY,
+    "uf_datetime": lambda f, d, sizes, i, c: c + d.n(90 * DAY),
+    "uf_money": _money,
+    "uf_url": lambda f, d, sizes, i, c: f"https://example.com/landing/{i}?utm_source=b24&x=\u00e9",
+    "uf_address": lambda f, d, sizes, i, c: (
+        f"ул. Тверская, {1 + d.n(40)}, Москва|55.{d.n(999):03d};37.{d.n(999):03d}|{i}"
+    ),
+    "uf_enum": lambda f, d, sizes, i, c: d.pick(f.items)[0],
+    # A file ID; URLs are added when printed.
+    "uf_file": lambda f, d, sizes, i, c: 100_000 + i * 4 + d.n(4),
+    "uf_employee": lambda f, d, sizes, i, c: 1 + d.n(USERS),
+    "uf_crm": lambda f, d, sizes, i, c: _binding(d, sizes, (1, 2, 3, 4, 128)),
+    "uf_crm_deal": _crm_deal,
+    "uf_crm_status": lambda f, d, sizes, i, c: d.pick(SOURCES),
+}
+# Multiple user fields, after the count draw: (field, draw, sizes, count).
+USER_MULTIPLE: dict[str, UserMultiple] = {
+    "uf_strings": lambda f, d, sizes, count: [f"{d.pick(WORDS)} {i}" for i in range(count)],
+    "uf_enums": lambda f, d, sizes, count: sorted({d.pick(f.items)[0] for _ in range(count)}),
+    "uf_employees": lambda f, d, sizes, count: sorted({1 + d.n(USERS) for _ in range(count)}),
+    "uf_crms": _crms,
+}
+
+
+def _app_defined(f: Field, d: Draw, sizes: dict[int, int], ident: int, created: int) -> Any:
     return f"{'★' * (1 + d.n(5))}"  # an application-defined type: its own string
+
+
+def _no_values(f: Field, d: Draw, sizes: dict[int, int], count: int) -> list[Any]:
+    return []
+
+
+def user_maker(f: Field) -> Maker:
+    """The value maker of a user field (crm.item form: null when empty, arrays when multiple)."""
+    if f.multiple:
+        many = USER_MULTIPLE.get(f.kind, _no_values)
+
+        def multiple(
+            s: TypeStore, f: Field, d: Draw, i: int, c: int, u: int, row: Any, fm: Any
+        ) -> Any:
+            return many(f, d, s.sizes, 0 if d.chance(35) else 1 + d.n(3))
+
+        return multiple
+    if f.kind == "uf_boolean":
+        return lambda s, f, d, i, c, u, row, fm: "Y" if d.chance(30) else "N"
+    single = USER_SINGLE.get(f.kind, _app_defined)
+
+    def one(s: TypeStore, f: Field, d: Draw, i: int, c: int, u: int, row: Any, fm: Any) -> Any:
+        return None if d.chance(25) else single(f, d, s.sizes, i, c)
+
+    return one
 
 
 def print_value(f: Field, value: Any, clock: PortalClock, file_url: Any = None) -> Any:
