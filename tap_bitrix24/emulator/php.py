@@ -202,19 +202,26 @@ _HEX = (
     (b">", b"\\u003E"),
     (b"&", b"\\u0026"),
     (b"'", b"\\u0027"),
-    ("\u2028".encode(), b"\\u2028"),
-    ("\u2029".encode(), b"\\u2029"),
 )
+# U+2028/U+2029 are looked for in the text (one character: far cheaper than 3 UTF-8 bytes).
+_SEPARATORS = (("\u2028", "\u2028".encode(), b"\\u2028"), ("\u2029", "\u2029".encode(), b"\\u2029"))
 
 
 def json_encode(value: Any) -> bytes:
     """``json_encode`` as Bitrix24 calls it (HEX_TAG|HEX_AMP|HEX_APOS|HEX_QUOT, raw unicode)."""
-    data = _ENCODE(value).encode("utf-8")
+    text = _ENCODE(value)
+    data = text.encode("utf-8")
     if b'\\"' in data:
         # A quote inside a string becomes \u0022; an escaped backslash before it must survive.
-        data = data.replace(b"\\\\", b"\0").replace(b'\\"', b"\\u0022").replace(b"\0", b"\\\\")
+        if b"\\\\" in data:
+            data = data.replace(b"\\\\", b"\0").replace(b'\\"', b"\\u0022").replace(b"\0", b"\\\\")
+        else:
+            data = data.replace(b'\\"', b"\\u0022")
     for plain, escaped in _HEX:
         data = data.replace(plain, escaped)
+    for char, plain, escaped in _SEPARATORS:
+        if char in text:
+            data = data.replace(plain, escaped)
     return data
 
 
