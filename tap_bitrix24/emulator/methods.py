@@ -87,7 +87,7 @@ class RowList(Fragments):
                 "url": f"{self.file_base}/bitrix/tools/crm_show_file.php?fileId={fid}"
                 f"&ownerTypeId=6&ownerId={ident}&auth={self.credential}",
             }
-            for fid in self.ds.record(pos).files
+            for fid in self.ds.file_ids(pos)
         ]
 
     def _as_dict(self, pos: int) -> dict[str, Any]:
