@@ -10,6 +10,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable
 from functools import partial
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from .crm_items import DATE_TYPES, TypeStore, print_value
@@ -201,10 +202,26 @@ class ItemSelect:
             )
             for f in chosen
         ]
+        # Rendering: every value copied in column order at once, then the printed ones replaced
+        # in place (a dict keeps a key's position when its value changes).
+        self.keys = tuple(key for key, _, _ in self.columns)
+        field_names = [f.name for f in chosen]
+        self.getter = (
+            itemgetter(*field_names)
+            if len(field_names) > 1
+            else _one(field_names[0] if field_names else "")
+        )
+        self.dates = tuple((key, f.name) for key, f, how in self.columns if how == 1)
+        self.printed = tuple((key, f) for key, f, how in self.columns if how == 2)
         self.cheap = all(f.name in CHEAP for f in chosen)
         self.fm = self.star and store.itype.entity_type_id in FM_TYPES
         self.original_uf = original_uf
         self.uf_heavy = self.star or any(v.upper() == "UF_*" for v in values)
+
+
+def _one(name: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """Like ``itemgetter(name)``, but a tuple of one (``itemgetter`` of one name is not)."""
+    return lambda raw: (raw[name],)
 
 
 def render(
@@ -232,15 +249,17 @@ def render(
         return out if out else []
     rec = store.record(ident)
     raw = rec.raw
-    fmt = clock.fmt
-    for key, f, how in sel.columns:
-        value = raw[f.name]
-        if how == 0 or value is None:
-            out[key] = value
-        elif how == 1:
-            out[key] = fmt(value)
-        else:
-            out[key] = print_value(f, value, clock, file_url)
+    if sel.keys:
+        out = dict(zip(sel.keys, sel.getter(raw), strict=True))
+        fmt = clock.fmt
+        for key, name in sel.dates:
+            value = raw[name]
+            if value is not None:
+                out[key] = fmt(value)
+        for key, f in sel.printed:
+            value = raw[f.name]
+            if value is not None:
+                out[key] = print_value(f, value, clock, file_url)
     if sel.fm:
         out["fm"] = [dict(x) for x in rec.fm or []]
     return out if out else []
