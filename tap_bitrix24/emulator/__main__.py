@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import sys
 import threading
@@ -124,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"emulator: {exc}", file=sys.stderr)
         return 2
+    # A list page builds thousands of short-lived, acyclic dicts and lists (freed by reference
+    # counting); the default collector thresholds would rescan the portal's caches over and over.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

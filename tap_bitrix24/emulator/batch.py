@@ -13,8 +13,17 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import ApiError
-from .methods import NOT_IN_BATCH, CallResult, RowList
-from .php import array_items, is_array, parse_str, php_array, php_key, php_strval, php_truthy
+from .methods import NOT_IN_BATCH, CallResult
+from .php import (
+    Fragments,
+    array_items,
+    is_array,
+    parse_str,
+    php_array,
+    php_key,
+    php_strval,
+    php_truthy,
+)
 
 MAX_COMMANDS = 50
 _REF = re.compile(r"\$(result|next|total|time|error)((?:\[[^\[\]]*\])+)")
@@ -44,7 +53,7 @@ class _State:
     def lookup(self, section: str, path: list[str]) -> Any:
         node: Any = getattr(self, section)
         for depth, seg in enumerate(path):
-            if isinstance(node, RowList):
+            if isinstance(node, Fragments):
                 index = php_key(seg)
                 node = node.row(index) if isinstance(index, int) else None
                 if node is None:
@@ -64,7 +73,7 @@ class _State:
                     return _MISSING
             else:
                 return _MISSING
-        if isinstance(node, RowList):
+        if isinstance(node, Fragments):
             return [node.row(i) for i in range(len(node))]
         return node
 
@@ -122,9 +131,8 @@ def run_batch(params: dict[str, Any], call: SubCall) -> tuple[dict[str, Any], fl
                 state.time[key] = time_block
         if halt and state.error:
             break
-    printable = {k: (v.fragments if isinstance(v, RowList) else v) for k, v in state.result.items()}
     result = {
-        "result": php_array(printable),
+        "result": php_array(state.result),  # row lists print as fragments
         "result_error": php_array(state.error),
         "result_total": php_array(state.total),
         "result_next": php_array(state.next),

@@ -155,6 +155,10 @@ def mix(x: int) -> int:
     return x ^ (x >> 31)
 
 
+#: ``h < _CHANCE[p]`` exactly when ``((h >> 32) * 100) >> 32 < p`` (for 0 <= h < 2**64).
+_CHANCE = tuple(-(-(p << 32) // 100) << 32 for p in range(101))
+
+
 class Draw:
     """A tiny deterministic generator (LCG over a splitmix seed): cheap per-row randomness."""
 
@@ -176,9 +180,12 @@ class Draw:
         return seq[((h >> 32) * len(seq)) >> 32]
 
     def chance(self, percent: int) -> bool:
-        """True with the given probability in percent."""
+        """True with the given probability in percent (0..100).
+
+        The same as ``((h >> 32) * 100) >> 32 < percent``, as one comparison with a threshold.
+        """
         self.h = h = (self.h * 6364136223846793005 + 1442695040888963407) & M64
-        return ((h >> 32) * 100) >> 32 < percent
+        return h < _CHANCE[percent]
 
 
 class Variant(NamedTuple):

@@ -16,30 +16,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from .content import M64, YEAR, Draw, mix
-from .crm_schema import FM_TYPES, SMART_INVOICE, Field, ItemType, abbreviation
+from .crm_schema import FM_TYPES, SMART_INVOICE, Field, ItemType
+from .crm_values import DAY, fm_values, plan
 from .dates import PortalClock
 
-DAY = 86400
-FIRST_NAMES = ("Анна", "John", "Zoë", "Łukasz", "Mária", "محمد", "Ivan", "O'Brien", "李", "Émile")
-LAST_NAMES = ("Иванова", "Smith", "Müller", "Nowak", "Kovács", "الهاشمي", "Petrov", 'D"Arcy')
-WORDS = ("Alpha", "Бета", "Gamma", "Δέλτα", "Epsilon 🚀", "Zeta & Co", "Eta <b>", "Théta\\n")
-SOURCES = ("CALL", "EMAIL", "WEB", "ADVERTISING", "PARTNER", "RECOMMENDATION", "TRADE_SHOW")
-CURRENCIES = ("RUB", "USD", "EUR")
-STATUS_CHOICES = {
-    "deal_type": ("SALE", "COMPLEX", "GOODS", "SERVICES", "SERVICE"),
-    "contact_type": ("CLIENT", "SUPPLIER", "PARTNER", "OTHER"),
-    "company_type": ("CUSTOMER", "SUPPLIER", "COMPETITOR", "PARTNER", "OTHER"),
-    "industry": ("IT", "TELECOM", "MANUFACTURING", "BANKING", "CONSULTING", "OTHER"),
-    "employees": ("EMPLOYEES_1", "EMPLOYEES_2", "EMPLOYEES_3", "EMPLOYEES_4"),
-    "honorific": ("HNR_EN_1", "HNR_EN_2", "HNR_EN_3"),
-}
-FM_VALUE_TYPES = {
-    "PHONE": ("WORK", "MOBILE", "HOME"),
-    "EMAIL": ("WORK", "HOME"),
-    "WEB": ("WORK", "OTHER"),
-    "IM": ("TELEGRAM", "SKYPE", "OPENLINE"),
-}
-USERS = 12  # user IDs 1..12
 DATE_TYPES = frozenset({"date", "datetime"})
 
 
@@ -59,10 +39,10 @@ class TypeStore:
     def __init__(
         self, itype: ItemType, count: int, seed: int, anchor: int, sizes: dict[int, int]
     ) -> None:
-        self.itype = itype
+        self.itype: ItemType = itype
         self.seed = seed
         self.anchor = anchor
-        self.sizes = sizes  # initial counts of every type: targets of links
+        self.sizes: dict[int, int] = sizes  # initial counts of every type: targets of links
         self.initial = count
         self.ids = array("q", range(1, count + 1))
         self.max_id = count
@@ -74,6 +54,7 @@ class TypeStore:
         self._begin = anchor - 3 * YEAR
         self._step = 3 * YEAR / max(count, 1)
         self._cache: dict[int, tuple[int, Record]] = {}
+        self._plan = plan(itype)
 
     # ------------------------------------------------------------- identity and times
     def position(self, ident: int) -> int | None:
@@ -136,135 +117,11 @@ class TypeStore:
         t = self.itype.entity_type_id
         d = Draw(self.seed, t * 1_000_003 + ident, version, 11)
         created, updated = self.created(ident), self.updated(ident)
-        fm = _fm(t, ident, Draw(self.seed, t, ident, 13 + version)) if t in FM_TYPES else None
+        fm = fm_values(t, ident, Draw(self.seed, t, ident, 13 + version)) if t in FM_TYPES else None
         raw: dict[str, Any] = {}
-        sizes = self.sizes
-        value = self._value
-        for f in self.itype.fields:
-            if f.dynamic:
-                raw[f.name] = _user_value(f, d, sizes, ident, created)
-            else:
-                raw[f.name] = value(f, d, ident, created, updated, raw, fm)
+        for name, make, f in self._plan:
+            raw[name] = make(self, f, d, ident, created, updated, raw, fm)
         return Record(raw, fm)
-
-    def _link(self, d: Draw, target: int, percent: int = 70) -> int | None:
-        size = self.sizes.get(target, 0)
-        if size <= 0 or not d.chance(percent):
-            return None
-        return 1 + d.n(size)
-
-    def _value(
-        self,
-        f: Field,
-        d: Draw,
-        ident: int,
-        created: int,
-        updated: int,
-        row: dict[str, Any],
-        fm: list[dict[str, Any]] | None,
-    ) -> Any:
-        kind = f.kind
-        it = self.itype
-        if kind == "id":
-            return ident
-        if kind == "title":
-            return f"{it.title} #{ident} {d.pick(WORDS)}"
-        if kind in ("user", "creator"):
-            return 1 + d.n(USERS)
-        if kind == "users":
-            return sorted({1 + d.n(USERS) for _ in range(d.n(3))})
-        if kind == "created":
-            return created
-        if kind == "updated":
-            return updated
-        if kind in ("moved", "last_activity"):
-            return created + d.n(max(1, updated - created + 1))
-        if kind == "closed_time":
-            return updated if d.chance(30) else None
-        if kind == "flag":
-            return "Y" if d.chance(40) else "N"
-        if kind == "rare_flag":
-            return "Y" if d.chance(3) else "N"
-        if kind == "category":
-            return d.pick(it.categories)
-        if kind in ("stage", "previous_stage"):
-            stages = it.stages(row.get("categoryId") or it.categories[0])
-            if kind == "previous_stage":
-                return d.pick(stages) if d.chance(50) else ""
-            return d.pick(stages)
-        if kind == "semantic":
-            stage = str(row.get("stageId", ""))
-            stages = it.stages(row.get("categoryId") or it.categories[0])
-            index = stages.index(stage) if stage in stages else 0
-            return "F" if index == len(stages) - 1 else "S" if index == len(stages) - 2 else "P"
-        if kind == "closed":
-            stage = str(row.get("stageId", ""))
-            stages = it.stages(row.get("categoryId") or it.categories[0])
-            return "Y" if stage in stages[-2:] else "N"
-        if kind == "currency":
-            return d.pick(CURRENCIES)
-        if kind == "amount":
-            return 0.0 if d.chance(10) else d.n(10_000_000) / 100
-        if kind == "tax":
-            return 0.0 if d.chance(60) else d.n(200_000) / 100
-        if kind == "probability":
-            return None if d.chance(30) else d.n(101)
-        if kind in ("begin", "close", "birthdate"):
-            if kind == "birthdate" and d.chance(50):
-                return None
-            base = created // DAY
-            offset = d.n(30) if kind == "begin" else 7 + d.n(120)
-            if kind == "birthdate":
-                return (base - 365 * 20 - d.n(365 * 40)) * DAY
-            return (base + offset) * DAY
-        if kind == "source":
-            return d.pick(SOURCES) if d.chance(80) else None
-        if kind in STATUS_CHOICES:
-            return d.pick(STATUS_CHOICES[kind]) if d.chance(85) else None
-        if kind == "text":
-            return f"{d.pick(WORDS)}\r\n{d.pick(WORDS)}" if d.chance(50) else ""
-        if kind == "company":
-            return self._link(d, 4)
-        if kind == "contact":
-            return self._link(d, 3)
-        if kind == "lead":
-            return self._link(d, 1, 30)
-        if kind == "deal":
-            return self._link(d, 2, 50)
-        if kind == "quote":
-            return self._link(d, 7, 10)
-        if kind in ("contacts", "companies"):
-            target = 3 if kind == "contacts" else 4
-            size = self.sizes.get(target, 0)
-            mirror = "contactId" if kind == "contacts" else "companyId"
-            first = row.get(mirror)
-            if mirror in row and not first:
-                return []  # the deprecated single field mirrors the first of the list
-            values = [first] if first else []
-            for _ in range(d.n(3) if size else 0):
-                value = 1 + d.n(size)
-                if value not in values:
-                    values.append(value)
-            return values
-        if kind == "first_name":
-            return d.pick(FIRST_NAMES)
-        if kind == "second_name":
-            return "" if d.chance(70) else d.pick(FIRST_NAMES)
-        if kind == "last_name":
-            return d.pick(LAST_NAMES)
-        if kind == "post":
-            return d.pick(("CEO", "Менеджер", "CTO", "")) if d.chance(70) else None
-        if kind == "company_title":
-            return f"{d.pick(WORDS)} LLC" if d.chance(60) else None
-        if kind == "has_phone":
-            return "Y" if fm and any(x["typeId"] == "PHONE" for x in fm) else "N"
-        if kind == "has_email":
-            return "Y" if fm and any(x["typeId"] == "EMAIL" for x in fm) else "N"
-        if kind == "number":
-            return f"{it.entity_type_id}-{ident:06d}"
-        if kind == "xml_id":
-            return f"ext-{ident}" if d.chance(20) else ""
-        return _user_value(f, d, self.sizes, ident, created)
 
     # ------------------------------------------------------------- mutation
     def update(self, idents: Iterable[int], now: int) -> list[int]:
@@ -304,94 +161,6 @@ class TypeStore:
             done.append(ident)
         self.generation += 1
         return done
-
-
-def _fm(entity_type_id: int, ident: int, d: Draw) -> list[dict[str, Any]]:
-    """Phones, e-mails, web sites and messengers of a lead/contact/company."""
-    out: list[dict[str, Any]] = []
-    base = (entity_type_id * 10_000_000 + ident) * 8
-    k = 0
-    for type_id, value_types in FM_VALUE_TYPES.items():
-        for _ in range(d.n(3) if type_id in ("PHONE", "EMAIL") else d.n(2)):
-            if type_id == "PHONE":
-                value = f"+7 9{d.n(100):02d} {d.n(1000):03d}-{d.n(100):02d}-{d.n(100):02d}"
-            elif type_id == "EMAIL":
-                value = f"user{ident}.{k}@example.com"
-            elif type_id == "WEB":
-                value = f"https://example.org/{ident}?a=1&b=2"
-            else:
-                value = f"imol|{ident}{k}"
-            out.append(
-                {
-                    "id": base + k,
-                    "valueType": d.pick(value_types),
-                    "value": value,
-                    "typeId": type_id,
-                }
-            )
-            k += 1
-    return out
-
-
-def _binding(d: Draw, sizes: dict[int, int], types: tuple[int, ...]) -> str | None:
-    target = d.pick(types)
-    size = sizes.get(target, 0)
-    if size <= 0:
-        return None
-    return f"{abbreviation(target)}_{1 + d.n(size)}"
-
-
-def _user_value(f: Field, d: Draw, sizes: dict[int, int], ident: int, created: int) -> Any:
-    """A user field value in the crm.item form (null when empty, arrays when multiple)."""
-    kind = f.kind
-    if f.multiple:
-        count = 0 if d.chance(35) else 1 + d.n(3)
-        if kind == "uf_strings":
-            return [f"{d.pick(WORDS)} {i}" for i in range(count)]
-        if kind == "uf_enums":
-            return sorted({d.pick(f.items)[0] for _ in range(count)})
-        if kind == "uf_employees":
-            return sorted({1 + d.n(USERS) for _ in range(count)})
-        if kind == "uf_crms":
-            values = [_binding(d, sizes, (2, 4, 128)) for _ in range(count)]
-            return [v for v in dict.fromkeys(values) if v]
-        return []
-    if kind == "uf_boolean":
-        return "Y" if d.chance(30) else "N"
-    if d.chance(25):
-        return None
-    if kind == "uf_string":
-        return f'{d.pick(WORDS)} "{ident}"'
-    if kind == "uf_integer":
-        return d.n(500) - 50
-    if kind == "uf_double":
-        return d.n(10_000) / 100
-    if kind == "uf_date":
-        return (created // DAY + d.n(200)) * DAY
-    if kind == "uf_datetime":
-        return created + d.n(90 * DAY)
-    if kind == "uf_money":
-        amount = d.n(1_000_000) / 100
-        text = f"{amount:.2f}".rstrip("0").rstrip(".")
-        return f"{text}|{d.pick(CURRENCIES)}"
-    if kind == "uf_url":
-        return f"https://example.com/landing/{ident}?utm_source=b24&x=\u00e9"
-    if kind == "uf_address":
-        return f"ул. Тверская, {1 + d.n(40)}, Москва|55.{d.n(999):03d};37.{d.n(999):03d}|{ident}"
-    if kind == "uf_enum":
-        return d.pick(f.items)[0]
-    if kind == "uf_file":
-        return 100_000 + ident * 4 + d.n(4)  # file ID; URLs are added when printed
-    if kind == "uf_employee":
-        return 1 + d.n(USERS)
-    if kind == "uf_crm":
-        return _binding(d, sizes, (1, 2, 3, 4, 128))
-    if kind == "uf_crm_deal":
-        size = sizes.get(2, 0)
-        return str(1 + d.n(size)) if size else None
-    if kind == "uf_crm_status":
-        return d.pick(SOURCES)
-    return f"{'★' * (1 + d.n(5))}"  # an application-defined type: its own string
 
 
 def print_value(f: Field, value: Any, clock: PortalClock, file_url: Any = None) -> Any:

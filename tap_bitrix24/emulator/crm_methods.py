@@ -10,6 +10,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable
 from functools import partial
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from .crm_items import DATE_TYPES, TypeStore, print_value
@@ -18,7 +19,7 @@ from .dates import PortalClock
 from .errors import ApiError
 from .list_params import PAGE, compare, paged, split_operator, window
 from .methods import CallResult
-from .php import array_values, is_array, php_intval
+from .php import Fragments, array_values, is_array, json_encode, php_intval
 
 if TYPE_CHECKING:
     from .portal import CallContext
@@ -201,10 +202,26 @@ class ItemSelect:
             )
             for f in chosen
         ]
+        # Rendering: every value copied in column order at once, then the printed ones replaced
+        # in place (a dict keeps a key's position when its value changes).
+        self.keys = tuple(key for key, _, _ in self.columns)
+        field_names = [f.name for f in chosen]
+        self.getter = (
+            itemgetter(*field_names)
+            if len(field_names) > 1
+            else _one(field_names[0] if field_names else "")
+        )
+        self.dates = tuple((key, f.name) for key, f, how in self.columns if how == 1)
+        self.printed = tuple((key, f) for key, f, how in self.columns if how == 2)
         self.cheap = all(f.name in CHEAP for f in chosen)
         self.fm = self.star and store.itype.entity_type_id in FM_TYPES
         self.original_uf = original_uf
         self.uf_heavy = self.star or any(v.upper() == "UF_*" for v in values)
+
+
+def _one(name: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """Like ``itemgetter(name)``, but a tuple of one (``itemgetter`` of one name is not)."""
+    return lambda raw: (raw[name],)
 
 
 def render(
@@ -232,15 +249,17 @@ def render(
         return out if out else []
     rec = store.record(ident)
     raw = rec.raw
-    fmt = clock.fmt
-    for key, f, how in sel.columns:
-        value = raw[f.name]
-        if how == 0 or value is None:
-            out[key] = value
-        elif how == 1:
-            out[key] = fmt(value)
-        else:
-            out[key] = print_value(f, value, clock, file_url)
+    if sel.keys:
+        out = dict(zip(sel.keys, sel.getter(raw), strict=True))
+        fmt = clock.fmt
+        for key, name in sel.dates:
+            value = raw[name]
+            if value is not None:
+                out[key] = fmt(value)
+        for key, f in sel.printed:
+            value = raw[f.name]
+            if value is not None:
+                out[key] = print_value(f, value, clock, file_url)
     if sel.fm:
         out["fm"] = [dict(x) for x in rec.fm or []]
     return out if out else []
@@ -295,9 +314,34 @@ def item_list(params: dict[str, Any], ctx: CallContext) -> CallResult:
             )
     if sel.uf_heavy:
         cost += settings.cost_item_select_all
-    clock, base, credential = ctx.portal.clock, ctx.base_url, ctx.caller.credential
-    items = [render(store, i, sel, clock, base, credential) for i in page]
+    items = ItemRows(store, page, sel, ctx.portal.clock, ctx.base_url, ctx.caller.credential)
     return CallResult({"items": items}, cost, next=nxt, total=total, rows=len(items))
+
+
+class ItemRows(Fragments):
+    """A page of items printed once into JSON fragments (while the portal lock is held)."""
+
+    def __init__(
+        self,
+        store: TypeStore,
+        idents: list[int],
+        sel: ItemSelect,
+        clock: PortalClock,
+        base: str,
+        credential: str,
+    ) -> None:
+        self.args = (store, sel, clock, base, credential)
+        self.idents = idents
+        self.fragments = [
+            json_encode(render(store, i, sel, clock, base, credential)) for i in idents
+        ]
+
+    def row(self, index: int) -> Any:
+        """Row ``index`` as a dict (None when out of range)."""
+        if not 0 <= index < len(self.idents):
+            return None
+        store, sel, clock, base, credential = self.args
+        return render(store, self.idents[index], sel, clock, base, credential)
 
 
 def bisect_ids(ids: Any, low: int) -> int:

@@ -9,6 +9,7 @@ carries one user field of every UF type, so a client meets every value format ev
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,18 +115,24 @@ class ItemType:
 
     def stages(self, category: int) -> tuple[str, ...]:
         """Stage IDs of a category (process stages, then success, then failure)."""
-        t = self.entity_type_id
-        if t == LEAD:
-            return ("NEW", "IN_PROCESS", "PROCESSED", "CONVERTED", "JUNK")
-        if t == QUOTE:
-            return ("DRAFT", "SENT", "RECEIVED", "APPROVED", "DECLAINED")
-        if t == DEAL:
-            prefix = "" if category == 0 else f"C{category}:"
-            return tuple(
-                prefix + s for s in ("NEW", "PREPARATION", "EXECUTING", "UC_KN8KFI", "WON", "LOSE")
-            )
-        prefix = f"DT{t}_{category}:"
-        return tuple(prefix + s for s in ("NEW", "PREPARATION", "CLIENT", "SUCCESS", "FAIL"))
+        return stage_ids(self.entity_type_id, category)
+
+
+@functools.cache
+def stage_ids(entity_type_id: int, category: int) -> tuple[str, ...]:
+    """Stage IDs of a type's category; cached, as every derived row reads them."""
+    t = entity_type_id
+    if t == LEAD:
+        return ("NEW", "IN_PROCESS", "PROCESSED", "CONVERTED", "JUNK")
+    if t == QUOTE:
+        return ("DRAFT", "SENT", "RECEIVED", "APPROVED", "DECLAINED")
+    if t == DEAL:
+        prefix = "" if category == 0 else f"C{category}:"
+        return tuple(
+            prefix + s for s in ("NEW", "PREPARATION", "EXECUTING", "UC_KN8KFI", "WON", "LOSE")
+        )
+    prefix = f"DT{t}_{category}:"
+    return tuple(prefix + s for s in ("NEW", "PREPARATION", "CLIENT", "SUCCESS", "FAIL"))
 
 
 #: Every standard field once: key -> (type, value kind, title, flags). The key is the field's

@@ -59,6 +59,13 @@ class Record(NamedTuple):
     incoming: str
 
 
+def _files(ident: int, variant: Variant, h: int) -> tuple[int, ...]:
+    """File IDs from the leftover hash bits of a row's core."""
+    if h % 100 < (25 if variant.kind == EMAIL else 4):
+        return tuple(ident * 8 + k for k in range(1 + (h >> 7) % 3))
+    return ()
+
+
 class Dynamic(NamedTuple):
     """Per-row values computed from (seed, id) and the stored columns."""
 
@@ -298,13 +305,13 @@ class Dataset:
     def _dynamic(self, pos: int) -> Dynamic:
         """The per-row values: which variant, the number in its texts, times, people, status."""
         core = self._core(pos)
-        ident, variant, h = core[0], core[1], core[13]
-        file_roll = h % 100
-        h >>= 7
-        files: tuple[int, ...] = ()
-        if file_roll < (25 if variant.kind == EMAIL else 4):
-            files = tuple(ident * 8 + k for k in range(1 + h % 3))
+        files = _files(core[0], core[1], core[13])
         return Dynamic._make((*core[:8], "Y" if core[8] else "N", *core[9:13], files))
+
+    def file_ids(self, pos: int) -> tuple[int, ...]:
+        """The row's file IDs without deriving the row (FILES of a list page)."""
+        core = self._core(pos)
+        return _files(core[0], core[1], core[13])
 
     def fragment(self, pos: int) -> bytes:
         """The row's JSON for the default select, exactly as :func:`json_encode` would print it.

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .crm_items import CURRENCIES, SOURCES, STATUS_CHOICES
 from .crm_schema import COMPANY, CONTACT, DEAL, LEAD, QUOTE, SMART_INVOICE, ItemType
+from .crm_values import CURRENCIES, SOURCES, STATUS_CHOICES
 
 #: (ENTITY_ID, pool of STATUS_IDs) of the plain dictionaries the items draw from.
 PLAIN = (

@@ -22,7 +22,7 @@ from .listing import (
     resolve_array_param,
     run_list,
 )
-from .php import json_encode, php_intval
+from .php import Fragments, json_encode, php_intval
 
 if TYPE_CHECKING:
     from .portal import CallContext
@@ -40,7 +40,7 @@ class CallResult:
 
 
 @dataclass
-class RowList:
+class RowList(Fragments):
     """Printed rows of a list call, with lazy dict access for batch references."""
 
     ds: Dataset
@@ -87,7 +87,7 @@ class RowList:
                 "url": f"{self.file_base}/bitrix/tools/crm_show_file.php?fileId={fid}"
                 f"&ownerTypeId=6&ownerId={ident}&auth={self.credential}",
             }
-            for fid in self.ds.record(pos).files
+            for fid in self.ds.file_ids(pos)
         ]
 
     def _as_dict(self, pos: int) -> dict[str, Any]:

@@ -37,8 +37,8 @@ from .faults import (
     FaultBook,
 )
 from .limits import LeakyBucket, OperatingLimiter
-from .methods import METHODS, CallResult, RowList
-from .php import encode_tree, parse_str
+from .methods import METHODS, CallResult
+from .php import Fragments, encode_tree, parse_str
 from .product_rows import productrow_list
 from .stage_history import StageLog, stage_history_list
 from .userfields import USERFIELD_METHODS
@@ -334,7 +334,7 @@ class Portal:
             outcome, block = self._call(method, params, ctx, None)
             cost = outcome.cost
             result = outcome.result
-            body = {"result": result.fragments if isinstance(result, RowList) else result}
+            body = {"result": result.fragments if isinstance(result, Fragments) else result}
             if outcome.next is not None:
                 body["next"] = outcome.next
             if outcome.total is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .crm_items import FIRST_NAMES, LAST_NAMES
+from .crm_values import FIRST_NAMES, LAST_NAMES
 from .errors import ApiError
 from .list_params import paged, split_operator
 from .methods import CallResult
