@@ -30,8 +30,7 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
     def __init__(self) -> None:
         super().__init__()
         self._pending = bytearray()
-        flush = weakref.WeakMethod(self.flush)  # a writer that is gone has nothing to write
-        atexit.register(lambda: (method := flush()) is not None and method())
+        atexit.register(_flush_at_exit, weakref.ref(self))  # weak: a writer gone holds nothing
 
     @override
     def write_message(self, message: Message) -> None:
@@ -47,3 +46,10 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
             sys.stdout.buffer.write(self._pending)
             self._pending.clear()
         sys.stdout.flush()
+
+
+def _flush_at_exit(writer: weakref.ref[BufferedMsgSpecWriter]) -> None:
+    """Write what a failed sync still held, when the process ends."""
+    alive = writer()
+    if alive is not None:
+        alive.flush()

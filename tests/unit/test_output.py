@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from contextlib import redirect_stdout
 
 from singer_sdk.singerlib import RecordMessage, StateMessage
@@ -46,3 +48,16 @@ def test_a_full_buffer_is_written_without_waiting() -> None:
         assert len(_written(out)) == count
     assert 0 < len(messages) <= count
     assert [m["record"]["ID"] for m in messages] == list(range(len(messages)))
+
+
+def test_records_held_when_the_process_fails_are_written_at_exit() -> None:
+    code = (
+        "from singer_sdk.singerlib import RecordMessage\n"
+        "from tap_bitrix24.output import BufferedMsgSpecWriter\n"
+        "writer = BufferedMsgSpecWriter()\n"
+        "writer.write_message(RecordMessage(stream='s', record={'ID': 1}))\n"
+        "raise RuntimeError('the sync failed')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "the sync failed" in done.stderr
+    assert [json.loads(line)["record"] for line in done.stdout.splitlines()] == [{"ID": 1}]
