@@ -20,6 +20,8 @@ from typing import Any
 from tap_bitrix24.client.redact import strip_auth_param
 from tap_bitrix24.streams.schema import (
     SchemaRecords,
+    put_datetimes,
+    put_ints,
     to_datetime,
     to_decimal,
     to_int,
@@ -253,7 +255,7 @@ class ItemConverter(SchemaRecords):
         self._template: dict[str, Any] = dict.fromkeys(properties)
         self._strings: list[str] = []
         self._ints: list[str] = []
-        self._datetimes: list[str] = []  # createdTime, updatedTime, movedTime… often one instant
+        self._datetimes: list[str] = []
         self._converters: list[tuple[str, Callable[[Any], Any]]] = []
         for name, info in fields.items():
             if name not in properties or not isinstance(info, Mapping):
@@ -278,23 +280,8 @@ class ItemConverter(SchemaRecords):
             if name in row:
                 value = row[name]
                 record[name] = value if value.__class__ is str else to_string(value)
-        for name in self._ints:
-            if name in row:
-                value = row[name]
-                try:
-                    record[name] = int(value)
-                except (TypeError, ValueError):
-                    record[name] = to_int(value)
-        done: dict[str, str | None] = {}
-        for name in self._datetimes:
-            if name in row:
-                value = row[name]
-                if value.__class__ is not str:
-                    record[name] = to_datetime(value)
-                else:
-                    if value not in done:
-                        done[value] = to_datetime(value)
-                    record[name] = done[value]
+        put_ints(record, self._ints, row)
+        put_datetimes(record, self._datetimes, row)
         for name, convert in self._converters:
             if name in row:
                 record[name] = convert(row[name])

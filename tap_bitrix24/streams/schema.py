@@ -273,6 +273,38 @@ def converter_for(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
     return to_string
 
 
+def put_ints(record: dict[str, Any], names: list[str], source: Mapping[str, Any]) -> None:
+    """``record[name] = to_int(source[name])`` for ``names``, with ``int()`` inline.
+
+    Most fields of a row are integers: a call per value costs more than the conversion. A
+    missing or null value leaves the record's null.
+    """
+    for name in names:
+        value = source.get(name)
+        if value is not None:
+            try:
+                record[name] = int(value)
+            except (TypeError, ValueError):
+                record[name] = to_int(value)
+
+
+def put_datetimes(record: dict[str, Any], names: list[str], source: Mapping[str, Any]) -> None:
+    """``record[name] = to_datetime(source[name])`` for ``names``, each instant once.
+
+    A row's datetimes often repeat one instant (START_TIME, DEADLINE and CREATED; an item's
+    createdTime, updatedTime and movedTime).
+    """
+    done: dict[str, str | None] = {}
+    for name in names:
+        value = source.get(name)
+        if value.__class__ is not str:
+            record[name] = to_datetime(value)  # None, or something no instant comes from
+        else:
+            if value not in done:
+                done[value] = to_datetime(value)
+            record[name] = done[value]
+
+
 class SchemaRecords:
     """Records that carry every schema property (null when absent), in schema order."""
 
@@ -304,9 +336,7 @@ class RecordConverter(SchemaRecords):
         }
         self._names = frozenset(converters)
         self._template: dict[str, Any] = dict.fromkeys(converters)
-        # Integers (most fields) are converted inline: a call per value costs more than int().
         self._ints = [name for name, fn in converters.items() if fn is to_int]
-        # A row's datetimes often repeat one instant (START_TIME, DEADLINE, CREATED): once each.
         self._datetimes = [name for name, fn in converters.items() if fn is to_datetime]
         self._typed = [
             (name, fn)
@@ -322,22 +352,8 @@ class RecordConverter(SchemaRecords):
         if len(record) != len(self._template):
             for key in record.keys() - self._names:
                 del record[key]
-        for key in self._ints:
-            value = record[key]
-            if value is not None:
-                try:
-                    record[key] = int(value)
-                except (TypeError, ValueError):
-                    record[key] = to_int(value)
-        done: dict[str, str | None] = {}
-        for key in self._datetimes:
-            value = record[key]
-            if value.__class__ is not str:
-                record[key] = to_datetime(value)  # None, or something no instant comes from
-            else:
-                if value not in done:
-                    done[value] = to_datetime(value)
-                record[key] = done[value]
+        put_ints(record, self._ints, record)
+        put_datetimes(record, self._datetimes, record)
         for key, convert in self._typed:
             value = record[key]
             if value is not None:  # every converter maps None to None
