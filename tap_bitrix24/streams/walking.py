@@ -305,25 +305,16 @@ class ListWalkStream(Bitrix24Stream):
             ) from None
         return {"since": since, "ranges": ranges}
 
-    def fetch_chain(
-        self,
-        key_range: KeyRange,
-        context: Context | None,
-        *,
-        select: list[str] | None = None,
-        condition: dict[str, Any] | None = None,
-    ) -> Chain:
-        """One chained batch of up to 50 keyset pages for ``key_range``."""
+    def fetch_chain(self, key_range: KeyRange, context: Context | None) -> Chain:
+        """One chained batch of the sync's keyset pages for ``key_range``, sized by the survey."""
         return read_list_chain(
             self,
             self.spec,
             key_range,
-            self.base_filter() if condition is None else condition,
-            self.list_select() if select is None else select,
+            self.base_filter(),
+            self.list_select(),
             context,
-            pages=pages_for(key_range, self._density, self._high)
-            if condition is None
-            else MAX_COMMANDS,
+            pages=pages_for(key_range, self._density, self._high),
         )
 
     def id_walk(self, context: Context | None) -> OwnerTable:
@@ -333,17 +324,11 @@ class ListWalkStream(Bitrix24Stream):
         :mod:`ownerset`).
         """
         spec = self.spec
-        condition = dict(self.user_filter())
         select = [spec.id_field, *(spec.owner_fields or ())]
-        walker = KeysetWalker(
-            lambda r: self.fetch_chain(r, context, select=select, condition=condition),
-            [KeyRange(0, None)],
-            row_id=spec.row_id,
-        )
         table = OwnerTable()
         type_field, owner_field = spec.owner_fields or ("", "")
-        for step in walker:
-            for row in step.rows:
+        for rows in keyset_pages(self, spec, dict(self.user_filter()), select, 0, context):
+            for row in rows:
                 owner_type = int(row.get(type_field) or 0)
                 table.append(spec.row_id(row), owner_type, int(row.get(owner_field) or 0))
         table.settle()
