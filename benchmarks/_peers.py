@@ -50,25 +50,21 @@ def _b24pysdk_client(webhook: str, time_factor: float):
     )
 
 
-def _write_ids(rows: Iterable[dict], ids: TextIO) -> int:
+def _write_ids(rows: Iterable[dict], ids: TextIO, id_field: str = "ID") -> int:
+    """Write each row's ID as it comes (rows are not kept); say ROWS n every so often."""
     count = 0
     for row in rows:
-        ids.write(f"{row['ID']}\n")
+        ids.write(f"{row[id_field]}\n")
         count += 1
+        if count % PROGRESS_EVERY == 0:
+            _say(f"ROWS {count}")
     return count
 
 
 def run_b24pysdk_fast(webhook: str, time_factor: float, ids: TextIO) -> int:
     """b24pysdk ``as_list_fast``: chained ``>ID`` keyset batches, one batch in flight."""
     client = _b24pysdk_client(webhook, time_factor)
-    result = client.crm.activity.list(select=SELECT).as_list_fast().result
-    rows = 0
-    for row in result:  # a one-shot generator: rows are not kept
-        ids.write(f"{row['ID']}\n")
-        rows += 1
-        if rows % PROGRESS_EVERY == 0:
-            _say(f"ROWS {rows}")
-    return rows
+    return _write_ids(client.crm.activity.list(select=SELECT).as_list_fast().result, ids)
 
 
 def deal_select(webhook: str) -> list[str]:
@@ -89,13 +85,7 @@ def run_b24pysdk_fast_deals(webhook: str, time_factor: float, ids: TextIO) -> in
     select = deal_select(webhook)
     client = _b24pysdk_client(webhook, time_factor)
     result = client.crm.item.list(entity_type_id=2, select=select).as_list_fast().result
-    rows = 0
-    for row in result:  # a one-shot generator: rows are not kept
-        ids.write(f"{row['id']}\n")
-        rows += 1
-        if rows % PROGRESS_EVERY == 0:
-            _say(f"ROWS {rows}")
-    return rows
+    return _write_ids(result, ids, "id")
 
 
 def run_b24pysdk_list(webhook: str, time_factor: float, ids: TextIO) -> int:
